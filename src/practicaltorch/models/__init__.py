@@ -1,0 +1,96 @@
+"""Models: a configurable MLP and the CNNs the lessons use.
+
+Every model class keeps the keyword arguments it was built with in
+``model.config``, so a saved ``state_dict`` plus the class name and that config
+rebuild it (:func:`build_model`, :func:`load_model`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from torch import nn
+
+from practicaltorch.models.mlp import ACTIVATIONS, MLP
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "MLP": MLP,
+}
+"""Model classes :func:`build_model` knows by name."""
+
+
+def build_model(architecture: str, config: dict[str, Any]) -> nn.Module:
+    """Build an untrained model from its class name and configuration.
+
+    Parameters
+    ----------
+    architecture
+        A key of :data:`ARCHITECTURES`, for example ``"MLP"``.
+    config
+        Keyword arguments of that class (its ``model.config``).
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}"
+        )
+    return ARCHITECTURES[architecture](**config)
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a trained model from a ``model.pt`` written by a recipe.
+
+    Parameters
+    ----------
+    path
+        The file, or a run directory containing ``model.pt``.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The network with its trained weights, in eval mode, on the CPU.
+    info : dict
+        Everything else in the file: ``architecture``, ``config``, ``metadata``
+        and ``recipe``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no ``model.pt``.
+    ValueError
+        If the file is not a model file, or the weights do not fit the architecture.
+    """
+    from pathlib import Path
+
+    from practicaltorch.training.callbacks import load_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trained weights at {path}; train a model first, for example "
+            "`practicaltorch run penguins-species --out runs`"
+        )
+    contents = load_checkpoint(path)
+    missing = {"model", "architecture", "config"} - set(contents)
+    if missing:
+        raise ValueError(f"{path} is not a practicaltorch model file: missing {sorted(missing)}")
+    model = build_model(contents["architecture"], contents["config"])
+    try:
+        model.load_state_dict(contents["model"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"the weights in {path} do not fit a {contents['architecture']} built with "
+            f"{contents['config']}: {str(error).splitlines()[0]}"
+        ) from error
+    model.eval()
+    info = {k: v for k, v in contents.items() if k != "model"}
+    return model, info
+
+
+__all__ = ["ACTIVATIONS", "ARCHITECTURES", "MLP", "build_model", "load_model"]
