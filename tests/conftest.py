@@ -1,0 +1,39 @@
+"""Shared fixtures: where the real MNIST lives, and a tidy data directory per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path | None:
+    """Return the read-only data folder beside the checkout, if there is one."""
+    env = os.environ.get("PRACTICALTORCH_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "data")
+    for candidate in candidates:
+        if (candidate / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    """The folder holding MNIST/raw, or skip when the real data is not here."""
+    root = shared_data()
+    if root is None:
+        pytest.skip("real MNIST not available: set PRACTICALTORCH_DATA or provide ../shared/data")
+    return root
+
+
+@pytest.fixture
+def empty_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point PRACTICALTORCH_DATA at an empty folder for the duration of a test."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("PRACTICALTORCH_DATA", str(folder))
+    return folder
