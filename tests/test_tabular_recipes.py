@@ -1,0 +1,59 @@
+"""The tabular reference solutions reach their quality bars on seeded runs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from practicaltorch.data.penguins import Penguins
+from practicaltorch.models import load_model
+from practicaltorch.recipes import cancer, penguins_mass, penguins_species
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_penguin_species_reaches_bar(seed: int) -> None:
+    report = penguins_species.run(penguins_species.Config(seed=seed))
+    assert report.metrics["accuracy"] >= 59 / 60 - 1e-6
+    assert report.passed
+
+
+def test_penguin_mass_matches_least_squares_baseline() -> None:
+    report = penguins_mass.run(penguins_mass.Config(seed=0))
+    assert 200 < report.metrics["baseline_mae"] < 260
+    # The network must do at least as well as least squares, within 1%.
+    assert report.metrics["mae"] <= 1.01 * report.metrics["baseline_mae"]
+    assert report.metrics["mae"] < 240
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cancer_reaches_bar(seed: int) -> None:
+    report = cancer.run(cancer.Config(seed=seed))
+    assert report.metrics["roc_auc"] >= 0.99
+    assert report.passed
+
+
+def test_saved_run_rebuilds_the_model(tmp_path: Path) -> None:
+    report = penguins_species.run(penguins_species.Config(quick=True), tmp_path)
+    assert {"model.pt", "metrics.json", "curves.png", "confusion_matrix.png"} <= set(report.files)
+    for name in report.files:
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["name"] == "penguins-species" and saved["epochs"] == 5
+    model, info = load_model(tmp_path)
+    assert info["metadata"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    valid = Penguins(train=False)
+    with torch.no_grad():
+        accuracy = (model(valid.features).argmax(1) == valid.targets).float().mean().item()
+    assert accuracy == pytest.approx(saved["metrics"]["accuracy"], abs=1e-6)
+
+
+def test_load_model_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="practicaltorch run"):
+        load_model(tmp_path)
+    penguins_species.run(penguins_species.Config(quick=True), tmp_path)
+    contents = torch.load(tmp_path / "model.pt", weights_only=True)
+    contents["config"]["hidden"] = [8]
+    torch.save(contents, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="do not fit"):
+        load_model(tmp_path)
