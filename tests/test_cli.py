@@ -7,8 +7,12 @@ from practicaltorch.cli import main
 from practicaltorch.data.errors import DownloadError
 
 
-def test_run_quick_writes_results_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "penguins-species", "--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
+def test_run_quick_writes_results_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["run", "penguins-species", "--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
+    )
     out = capsys.readouterr().out
     assert "penguins-species" in out and "bar:" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -29,20 +33,26 @@ def test_unknown_recipe_and_bad_device(tmp_path: Path, capsys: pytest.CaptureFix
     assert "practicaltorch run:" in capsys.readouterr().err
 
 
-def test_doctor_reports_missing_mnist_with_advice(empty_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_reports_missing_mnist_with_advice(
+    empty_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert str(empty_data_dir) in out
     assert "practicaltorch fetch" in out
 
 
-def test_doctor_passes_with_real_mnist(mnist_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_passes_with_real_mnist(
+    mnist_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PRACTICALTORCH_DATA", str(mnist_root))
     assert main(["doctor"]) == 0
     assert "ready for the course" in capsys.readouterr().out
 
 
-def test_fetch_offline_is_one_clear_message(empty_data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fetch_offline_is_one_clear_message(
+    empty_data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import practicaltorch.data.mnist as mnist
 
     def offline(root: object = None) -> Path:

@@ -4,12 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from practicaltorch.devices import available_devices, configure_threads, pick_device, seed_everything
+from practicaltorch.devices import (
+    available_devices,
+    configure_threads,
+    pick_device,
+    seed_everything,
+)
 
 
 def test_pick_device_prefers_best_available() -> None:
     device = pick_device()
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if "mps" in available_devices() else "cpu")
+    expected = (
+        "cuda" if torch.cuda.is_available() else ("mps" if "mps" in available_devices() else "cpu")
+    )
     assert device.type == expected
 
 

@@ -14,7 +14,7 @@ def test_validation_split_is_ten_per_species_and_sex_and_disjoint() -> None:
     assert len(valid) == 60 and len(train) == 273
     assert (valid.groupby(["species", "sex"]).size() == 10).all()
     assert set(train.index).isdisjoint(valid.index)
-    again_train, again_valid = split_penguins(table)
+    _, again_valid = split_penguins(table)
     assert valid.index.equals(again_valid.index), "deterministic"
     _, seeded = split_penguins(table, seed=5)
     assert not seeded.index.equals(valid.index)
@@ -38,16 +38,21 @@ def test_species_items_and_scaling_from_training_split_only() -> None:
 def test_regression_target_and_one_hot_inputs() -> None:
     data = Penguins(features=MASS_FEATURES, target="body_mass_g", standardise_target=True)
     assert data.feature_names[:3] == ["species_Adelie", "species_Chinstrap", "species_Gentoo"]
-    x, y = data[0]
+    _, y = data[0]
     assert y.shape == (1,) and y.dtype == torch.float32
     raw = load_penguin_table()
     grams = data.unscale_target(data.targets).squeeze(1)
     train_rows, _ = split_penguins(raw)
-    torch.testing.assert_close(grams, torch.tensor(train_rows["body_mass_g"].to_numpy(), dtype=torch.float32))
+    torch.testing.assert_close(
+        grams, torch.tensor(train_rows["body_mass_g"].to_numpy(), dtype=torch.float32)
+    )
 
 
 def test_unknown_column_suggests_the_closest() -> None:
-    with pytest.raises(ValueError, match=r"unknown column 'bil_length_mm'; did you mean 'bill_length_mm'\? available: species"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown column 'bil_length_mm'; did you mean 'bill_length_mm'\? available: species",
+    ):
         Penguins(features=["bil_length_mm", "sex"])
     with pytest.raises(ValueError, match="did you mean 'body_mass_g'"):
         Penguins(target="body_mass")

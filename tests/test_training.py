@@ -28,7 +28,9 @@ def blobs(n: int = 300, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return centres[y] + 0.5 * torch.randn(n, 2, generator=g), y
 
 
-def setup(seed: int = 0, lr: float = 0.05) -> tuple[nn.Module, TensorBatches, TensorBatches, torch.optim.Optimizer]:
+def setup(
+    seed: int = 0, lr: float = 0.05
+) -> tuple[nn.Module, TensorBatches, TensorBatches, torch.optim.Optimizer]:
     torch.manual_seed(seed)
     x, y = blobs()
     model = MLP(2, 3, hidden=(16,))
@@ -39,8 +41,16 @@ def setup(seed: int = 0, lr: float = 0.05) -> tuple[nn.Module, TensorBatches, Te
 
 def test_fit_learns_and_records_history() -> None:
     model, train, valid, opt = setup()
-    history = fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=5, device=CPU,
-                  metrics=multiclass_metrics(3))
+    history = fit(
+        model,
+        train,
+        valid,
+        nn.CrossEntropyLoss(),
+        opt,
+        epochs=5,
+        device=CPU,
+        metrics=multiclass_metrics(3),
+    )
     assert len(history) == 5
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history.last["valid_accuracy"] >= 0.95
@@ -64,8 +74,14 @@ def test_regression_metrics_in_physical_units() -> None:
     with torch.no_grad():
         model.weight.fill_(3.0)
         model.bias.fill_(0.5)  # off by exactly 0.5 everywhere
-    results = evaluate(model, TensorBatches(x, y, 16), nn.MSELoss(), CPU, metrics=regression_metrics(),
-                       metric_transform=lambda o, t: (o * 100, t * 100))
+    results = evaluate(
+        model,
+        TensorBatches(x, y, 16),
+        nn.MSELoss(),
+        CPU,
+        metrics=regression_metrics(),
+        metric_transform=lambda o, t: (o * 100, t * 100),
+    )
     assert results["mae"] == pytest.approx(50.0, rel=1e-5)
     assert results["rmse"] == pytest.approx(50.0, rel=1e-5)
     assert results["loss"] == pytest.approx(0.25, rel=1e-5)
@@ -88,12 +104,30 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path: Path) -> No
     straight = {k: v.clone() for k, v in model.state_dict().items()}
 
     model, train, valid, opt = setup(seed=4)
-    fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=2, device=CPU, checkpoint_dir=tmp_path)
+    fit(
+        model,
+        train,
+        valid,
+        nn.CrossEntropyLoss(),
+        opt,
+        epochs=2,
+        device=CPU,
+        checkpoint_dir=tmp_path,
+    )
     # A new process would rebuild everything from scratch, with other random state:
     torch.manual_seed(999)
     model, train, valid, opt = setup(seed=77)
-    history = fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=4, device=CPU,
-                  checkpoint_dir=tmp_path, resume=True)
+    history = fit(
+        model,
+        train,
+        valid,
+        nn.CrossEntropyLoss(),
+        opt,
+        epochs=4,
+        device=CPU,
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
     assert history["epoch"] == [1.0, 2.0, 3.0, 4.0]
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, straight[key], rtol=0, atol=0)
@@ -102,13 +136,24 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path: Path) -> No
 def test_early_stopping_restores_best_weights(tmp_path: Path) -> None:
     model, train, valid, opt = setup()
     stopper = EarlyStopping(monitor="valid_loss", patience=2, min_delta=0.01)
-    history = fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=60, device=CPU,
-                  early_stopping=stopper, checkpoint_dir=tmp_path)
+    history = fit(
+        model,
+        train,
+        valid,
+        nn.CrossEntropyLoss(),
+        opt,
+        epochs=60,
+        device=CPU,
+        early_stopping=stopper,
+        checkpoint_dir=tmp_path,
+    )
     assert len(history) < 60, "stopped early"
     assert len(history) == stopper.best_epoch + stopper.patience
     best_loss = history["valid_loss"][stopper.best_epoch - 1]
     assert best_loss == stopper.best
-    assert evaluate(model, valid, nn.CrossEntropyLoss(), CPU)["loss"] == pytest.approx(best_loss, rel=1e-5)
+    assert evaluate(model, valid, nn.CrossEntropyLoss(), CPU)["loss"] == pytest.approx(
+        best_loss, rel=1e-5
+    )
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["epoch"] == stopper.best_epoch
 
@@ -116,8 +161,16 @@ def test_early_stopping_restores_best_weights(tmp_path: Path) -> None:
 def test_early_stopping_unknown_monitor_is_clear() -> None:
     model, train, valid, opt = setup()
     with pytest.raises(KeyError, match="valid_acc"):
-        fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=2, device=CPU,
-            early_stopping=EarlyStopping(monitor="valid_acc", mode="max"))
+        fit(
+            model,
+            train,
+            valid,
+            nn.CrossEntropyLoss(),
+            opt,
+            epochs=2,
+            device=CPU,
+            early_stopping=EarlyStopping(monitor="valid_acc", mode="max"),
+        )
 
 
 def test_checkpoints_are_atomic_and_weights_only(tmp_path: Path) -> None:
@@ -133,6 +186,15 @@ def test_checkpoints_are_atomic_and_weights_only(tmp_path: Path) -> None:
 
 def test_mixed_precision_trains() -> None:
     model, train, valid, opt = setup()
-    history = fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=3, device=CPU, amp=True,
-                  metrics=multiclass_metrics(3))
+    history = fit(
+        model,
+        train,
+        valid,
+        nn.CrossEntropyLoss(),
+        opt,
+        epochs=3,
+        device=CPU,
+        amp=True,
+        metrics=multiclass_metrics(3),
+    )
     assert history.last["valid_accuracy"] >= 0.9

@@ -28,8 +28,11 @@ def _run(args: argparse.Namespace) -> int:
     out_root = Path(args.out)
     reports = []
     started = time.perf_counter()
-    print(f"practicaltorch run {args.name}: {len(names)} recipe(s), {threads} CPU thread(s), "
-          f"results in {out_root}/", flush=True)
+    print(
+        f"practicaltorch run {args.name}: {len(names)} recipe(s), {threads} CPU thread(s), "
+        f"results in {out_root}/",
+        flush=True,
+    )
     for name in names:
         module = get_recipe(name)
         overrides = {"seed": args.seed, "device": args.device, "quick": args.quick}
@@ -70,8 +73,17 @@ def _doctor(args: argparse.Namespace) -> int:
 
     problems: list[str] = []
     print(f"Python       {platform.python_version()} ({sys.executable})")
-    for package in ("torch", "torchvision", "torchmetrics", "numpy", "pandas", "sklearn",
-                    "matplotlib", "palmerpenguins", "tqdm"):
+    for package in (
+        "torch",
+        "torchvision",
+        "torchmetrics",
+        "numpy",
+        "pandas",
+        "sklearn",
+        "matplotlib",
+        "palmerpenguins",
+        "tqdm",
+    ):
         try:
             module = importlib.import_module(package)
             print(f"{package:<12} {getattr(module, '__version__', 'installed')}")
@@ -79,8 +91,10 @@ def _doctor(args: argparse.Namespace) -> int:
             print(f"{package:<12} MISSING ({type(error).__name__}: {error})")
             problems.append(f"{package} does not import: reinstall with `pip install .`")
     print(f"devices      {', '.join(available_devices())}")
-    print(f"CPU threads  {configure_threads(None)} of {torch.get_num_threads()} "
-          f"(cores: {__import__('os').cpu_count()})")
+    print(
+        f"CPU threads  {configure_threads(None)} of {torch.get_num_threads()} "
+        f"(cores: {__import__('os').cpu_count()})"
+    )
     root = data_dir()
     print(f"data dir     {root}  (set {DATA_ENV_VAR} to change)")
     try:
@@ -140,36 +154,58 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="train and evaluate reference models against their quality bars",
+        "run",
+        help="train and evaluate reference models against their quality bars",
         description="Train reference models and report each metric beside its quality bar.",
     )
     run.add_argument("name", choices=[*RECIPES, "all"], help="which recipe, or 'all'")
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    run.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)"
+    )
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     run.add_argument("--out", default="runs", help="directory for results (default: runs)")
     run.add_argument("--quick", action="store_true", help="a small seeded run for smoke tests")
-    run.add_argument("--threads", type=int, default=None,
-                     help="CPU threads (default: 1 on machines with 2 cores or fewer)")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: 1 on machines with 2 cores or fewer)",
+    )
     run.add_argument("--verbose", action="store_true", help="print one line per epoch")
-    run.add_argument("--strict", action="store_true",
-                     help="exit with status 1 if any model misses its quality bar")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 if any model misses its quality bar",
+    )
     run.set_defaults(handler=_run)
 
     doctor = commands.add_parser(
-        "doctor", help="check this machine is ready for the course",
-        description="Report versions, devices and cached data; exit 1 with advice if anything is missing.",
+        "doctor",
+        help="check this machine is ready for the course",
+        description="Report versions, devices and cached data; "
+        "exit 1 with advice if anything is missing.",
     )
     doctor.set_defaults(handler=_doctor)
 
     fetch = commands.add_parser(
-        "fetch", help="download MNIST (and pretrained weights) for offline use",
+        "fetch",
+        help="download MNIST (and pretrained weights) for offline use",
         description="Download and verify MNIST into the data directory, and optionally "
         "the pretrained weights the transfer-learning lesson uses.",
     )
-    fetch.add_argument("--root", default=None, help="data directory (default: $PRACTICALTORCH_DATA or the user cache)")
-    fetch.add_argument("--weights", nargs="*", default=[], metavar="ARCH",
-                       help="also fetch ImageNet weights for these torchvision models, e.g. resnet18")
+    fetch.add_argument(
+        "--root",
+        default=None,
+        help="data directory (default: $PRACTICALTORCH_DATA or the user cache)",
+    )
+    fetch.add_argument(
+        "--weights",
+        nargs="*",
+        default=[],
+        metavar="ARCH",
+        help="also fetch ImageNet weights for these torchvision models, e.g. resnet18",
+    )
     fetch.add_argument("--skip-mnist", action="store_true", help="only fetch weights")
     fetch.set_defaults(handler=_fetch)
     return parser

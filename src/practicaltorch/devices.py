@@ -29,7 +29,9 @@ def available_devices() -> list[str]:
         For example ``["cuda:0", "cuda:1", "cpu"]`` or ``["mps", "cpu"]``.
         ``"cpu"`` is always last.
     """
-    found = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    found = (
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     if _mps_available():
         found.append("mps")
     found.append("cpu")
@@ -104,8 +106,7 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
             )
         return device
     raise RuntimeError(
-        f"practicaltorch does not support device type {device.type!r}. "
-        f"Available here: {available}."
+        f"practicaltorch does not support device type {device.type!r}. Available here: {available}."
     )
 
 

@@ -50,7 +50,9 @@ def plot_history(history: History, metrics: Sequence[str] | None = None) -> Figu
     """
     keys = history.keys()
     if metrics is None:
-        metrics = [k.removeprefix("valid_") for k in keys if k.startswith("valid_") and k != "valid_loss"]
+        metrics = [
+            k.removeprefix("valid_") for k in keys if k.startswith("valid_") and k != "valid_loss"
+        ]
     panels = 2 if metrics else 1
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
     epochs = history["epoch"]
@@ -94,7 +96,8 @@ def plot_confusion_matrix(
     values = matrix.cpu().numpy() if isinstance(matrix, Tensor) else np.asarray(matrix)
     if values.ndim != 2 or values.shape[0] != values.shape[1] or len(values) != len(class_names):
         raise ValueError(
-            f"expected a square {len(class_names)}x{len(class_names)} matrix, got shape {values.shape}"
+            f"expected a square {len(class_names)}x{len(class_names)} matrix, "
+            f"got shape {values.shape}"
         )
     shown = values / values.sum(axis=1, keepdims=True).clip(min=1) if normalise else values
     size = 1.2 + 0.5 * len(class_names)
@@ -193,8 +196,13 @@ def plot_ellipses(
                 continue
             row, col, r_row, r_col = (params[k].detach().cpu().float() * scale).tolist()
             outline = Ellipse(
-                (col - 0.5, row - 0.5), 2 * r_col, 2 * r_row,
-                fill=False, linestyle=style, edgecolor=colour, linewidth=1.2,
+                (col - 0.5, row - 0.5),
+                2 * r_col,
+                2 * r_row,
+                fill=False,
+                linestyle=style,
+                edgecolor=colour,
+                linewidth=1.2,
             )
             ax.add_patch(outline)
     fig.tight_layout()

@@ -19,9 +19,9 @@ from practicaltorch.data.tabular import TabularDataset, Transform, check_names
 
 __all__ = [
     "COLUMNS",
+    "MASS_FEATURES",
     "SPECIES",
     "SPECIES_FEATURES",
-    "MASS_FEATURES",
     "Penguins",
     "load_penguin_table",
     "split_penguins",
@@ -64,7 +64,8 @@ def load_penguin_table() -> pd.DataFrame:
         333 rows, the columns of :data:`COLUMNS`.
     """
     table: pd.DataFrame = load_penguins()
-    return table.dropna().reset_index(drop=True)
+    complete: pd.DataFrame = table.dropna().reset_index(drop=True)
+    return complete
 
 
 def split_penguins(
@@ -92,7 +93,7 @@ def split_penguins(
     chosen: list[int] = []
     for _, group in table.groupby(["species", "sex"]):
         if seed is None:
-            positions = ((np.arange(VALIDATION_PER_GROUP) + 0.5) * len(group) / VALIDATION_PER_GROUP)
+            positions = (np.arange(VALIDATION_PER_GROUP) + 0.5) * len(group) / VALIDATION_PER_GROUP
             chosen.extend(group.index[positions.astype(int)])
         else:
             chosen.extend(group.sample(n=VALIDATION_PER_GROUP, random_state=seed).index)
@@ -184,7 +185,9 @@ class Penguins(TabularDataset):
         if target in features:
             raise ValueError(f"{target!r} is both an input and the target; remove it from features")
         if target in ("island", "sex"):
-            raise ValueError(f"target {target!r} is not supported; use 'species' or a numeric column")
+            raise ValueError(
+                f"target {target!r} is not supported; use 'species' or a numeric column"
+            )
         if len(set(features)) != len(features):
             raise ValueError(f"features contain duplicates: {list(features)}")
 

@@ -33,10 +33,10 @@ def check_names(requested: Iterable[str], available: Iterable[str], what: str = 
 
     Examples
     --------
-    >>> check_names(["bil_length_mm"], ["bill_length_mm", "sex"])
+    >>> check_names(["colour"], ["color", "size"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown column 'bil_length_mm'; did you mean 'bill_length_mm'? available: bill_length_mm, sex
+    ValueError: unknown column 'colour'; did you mean 'color'? available: color, size
     """
     valid = list(available)
     for name in requested:

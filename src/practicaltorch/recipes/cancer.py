@@ -83,14 +83,30 @@ def run(
     train_set = BreastCancer(train=True, split_seed=config.split_seed)
     valid_set = BreastCancer(train=False, split_seed=config.split_seed)
     model, history = train_mlp(
-        train_set, valid_set, 1, nn.BCEWithLogitsLoss(), settings,
-        seed=config.seed, device=device, metrics=binary_metrics(),
-        metric_transform=binary_inputs, progress=progress, log=log,
+        train_set,
+        valid_set,
+        1,
+        nn.BCEWithLogitsLoss(),
+        settings,
+        seed=config.seed,
+        device=device,
+        metrics=binary_metrics(),
+        metric_transform=binary_inputs,
+        progress=progress,
+        log=log,
     )
-    metrics = {k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")}
+    metrics = {
+        k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")
+    }
     report = Report(
-        NAME, metrics, BAR, history.last["seconds"], len(history), str(device),
-        history=history.to_list(), config=asdict(config),
+        NAME,
+        metrics,
+        BAR,
+        history.last["seconds"],
+        len(history),
+        str(device),
+        history=history.to_list(),
+        config=asdict(config),
     )
     if out_dir is not None:
         metadata = {

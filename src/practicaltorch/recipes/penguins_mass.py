@@ -57,7 +57,7 @@ class Config:
 
 
 def least_squares_mae(train_set: Penguins, valid_set: Penguins) -> float:
-    """Validation MAE of an ordinary least-squares fit on the same inputs.
+    """Return the validation MAE of an ordinary least-squares fit on the same inputs.
 
     The baseline any network must beat: if it does not, the simpler method wins.
 
@@ -70,7 +70,9 @@ def least_squares_mae(train_set: Penguins, valid_set: Penguins) -> float:
     def with_bias(x: Tensor) -> Tensor:
         return torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
 
-    solution = torch.linalg.lstsq(with_bias(train_set.features), train_set.targets.double()).solution
+    solution = torch.linalg.lstsq(
+        with_bias(train_set.features), train_set.targets.double()
+    ).solution
     predicted = train_set.unscale_target(with_bias(valid_set.features) @ solution)
     truth = valid_set.unscale_target(valid_set.targets.double())
     return float((predicted - truth).abs().mean())
@@ -112,15 +114,31 @@ def run(
         return train_set.unscale_target(outputs), train_set.unscale_target(targets)
 
     model, history = train_mlp(
-        train_set, valid_set, 1, nn.MSELoss(), settings,
-        seed=config.seed, device=device, metrics=regression_metrics(),
-        metric_transform=in_grams, progress=progress, log=log,
+        train_set,
+        valid_set,
+        1,
+        nn.MSELoss(),
+        settings,
+        seed=config.seed,
+        device=device,
+        metrics=regression_metrics(),
+        metric_transform=in_grams,
+        progress=progress,
+        log=log,
     )
-    metrics = {k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")}
+    metrics = {
+        k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")
+    }
     metrics["baseline_mae"] = least_squares_mae(train_set, valid_set)
     report = Report(
-        NAME, metrics, BAR, history.last["seconds"], len(history), str(device),
-        history=history.to_list(), config=asdict(config),
+        NAME,
+        metrics,
+        BAR,
+        history.last["seconds"],
+        len(history),
+        str(device),
+        history=history.to_list(),
+        config=asdict(config),
     )
     if out_dir is not None:
         save_run(report, out_dir, model, "MLP", dict(model.config), train_set.metadata(), history)

@@ -84,14 +84,29 @@ def run(
     train_set = Penguins(train=True, features=config.features)
     valid_set = Penguins(train=False, features=config.features)
     model, history = train_mlp(
-        train_set, valid_set, len(train_set.classes), nn.CrossEntropyLoss(), settings,
-        seed=config.seed, device=device, metrics=multiclass_metrics(len(train_set.classes)),
-        progress=progress, log=log,
+        train_set,
+        valid_set,
+        len(train_set.classes),
+        nn.CrossEntropyLoss(),
+        settings,
+        seed=config.seed,
+        device=device,
+        metrics=multiclass_metrics(len(train_set.classes)),
+        progress=progress,
+        log=log,
     )
-    metrics = {k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")}
+    metrics = {
+        k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")
+    }
     report = Report(
-        NAME, metrics, BAR, history.last["seconds"], len(history), str(device),
-        history=history.to_list(), config=asdict(config),
+        NAME,
+        metrics,
+        BAR,
+        history.last["seconds"],
+        len(history),
+        str(device),
+        history=history.to_list(),
+        config=asdict(config),
     )
     if out_dir is not None:
         with torch.no_grad():

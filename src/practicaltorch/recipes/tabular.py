@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torchmetrics import MetricCollection
 
 from practicaltorch.data.batches import TensorBatches

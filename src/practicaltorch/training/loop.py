@@ -359,13 +359,24 @@ def fit(
         record: dict[str, float] = {"epoch": float(epoch)}
         record["lr"] = float(optimizer.param_groups[0]["lr"])
         record["train_loss"] = train_one_epoch(
-            model, train_batches, loss_fn, optimizer, device,
-            scheduler=batch_scheduler, amp=amp, epoch=epoch,
+            model,
+            train_batches,
+            loss_fn,
+            optimizer,
+            device,
+            scheduler=batch_scheduler,
+            amp=amp,
+            epoch=epoch,
         )
         if valid_batches is not None:
             results = evaluate(
-                model, valid_batches, loss_fn, device,
-                metrics=metrics, metric_transform=metric_transform, amp=amp,
+                model,
+                valid_batches,
+                loss_fn,
+                device,
+                metrics=metrics,
+                metric_transform=metric_transform,
+                amp=amp,
             )
             record.update({f"valid_{k}": v for k, v in results.items()})
         if scheduler is not None and batch_scheduler is None:
@@ -393,7 +404,9 @@ def fit(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "early_stopping": early_stopping.state_dict() if early_stopping else None,
-                "batches": train_batches.state_dict() if hasattr(train_batches, "state_dict") else None,
+                "batches": train_batches.state_dict()
+                if hasattr(train_batches, "state_dict")
+                else None,
                 "rng": torch.get_rng_state(),
                 "history": history.to_list(),
                 "epoch": epoch,

@@ -112,9 +112,7 @@ def regression_metrics() -> MetricCollection:
     torchmetrics.MetricCollection
         Keys ``mae`` and ``rmse``, averaged over every output and sample.
     """
-    return MetricCollection(
-        {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False)}
-    )
+    return MetricCollection({"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False)})
 
 
 def confusion_matrix(logits: Tensor, targets: Tensor, num_classes: int) -> Tensor:
@@ -136,9 +134,12 @@ def confusion_matrix(logits: Tensor, targets: Tensor, num_classes: int) -> Tenso
         column ``j`` counts samples of class ``i`` predicted as class ``j``.
     """
     metric = MulticlassConfusionMatrix(num_classes).to(logits.device)
-    return metric(logits, targets).cpu()
+    counts: Tensor = metric(logits, targets)
+    return counts.cpu()
 
 
 def to_floats(values: Mapping[str, Tensor | float]) -> dict[str, float]:
     """Convert computed metric tensors to plain Python floats."""
-    return {k: float(v.item()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
+    return {
+        k: float(v.item()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()
+    }
