@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from practicaltorch.distributed import rank, world_size
+
 __all__ = ["TensorBatches"]
 
 
@@ -46,6 +48,11 @@ class TensorBatches:
     memory_format
         For 4-D image inputs, for example ``torch.channels_last``; applied to
         every batch.
+    shard
+        When running under ``torchrun`` (see :mod:`practicaltorch.distributed`),
+        give each process every ``world_size``-th sample of each batch, so the
+        processes together see each batch exactly once. Every process draws
+        the same permutation, so the shards never overlap.
 
     Examples
     --------
@@ -65,6 +72,7 @@ class TensorBatches:
         seed: int = 0,
         device: torch.device | str | None = None,
         memory_format: torch.memory_format | None = None,
+        shard: bool = True,
     ) -> None:
         if len(inputs) != len(targets):
             raise ValueError(
@@ -81,6 +89,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.memory_format = memory_format
+        self.shard = shard
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -91,6 +100,7 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield the batches of one epoch."""
         n = len(self.inputs)
+        part, parts = (rank(), world_size()) if self.shard else (0, 1)
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator).to(self.inputs.device)
         else:
@@ -100,8 +110,10 @@ class TensorBatches:
             stop = min(start + self.batch_size, n)
             if order is None:
                 xb, yb = self.inputs[start:stop], self.targets[start:stop]
+                if parts > 1:
+                    xb, yb = xb[part::parts], yb[part::parts]
             else:
-                index = order[start:stop]
+                index = order[start:stop][part::parts]
                 xb, yb = self.inputs[index], self.targets[index]
             if self.memory_format is not None:
                 xb = xb.contiguous(memory_format=self.memory_format)

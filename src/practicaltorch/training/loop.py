@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from tqdm.auto import tqdm
 
+from practicaltorch.distributed import all_reduce_sum, barrier, is_main_process, unwrap
 from practicaltorch.training.callbacks import EarlyStopping, load_checkpoint, save_checkpoint
 from practicaltorch.training.metrics import to_floats
 
@@ -179,7 +180,8 @@ def train_one_epoch(
     if bad is not None:
         raise NonFiniteLossError(epoch, *bad)
     weights = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
-    return float((torch.stack(losses).float() * weights).sum() / weights.sum())
+    total, count = all_reduce_sum((torch.stack(losses).float() * weights).sum(), weights.sum())
+    return float(total / count)
 
 
 @torch.no_grad()
@@ -239,9 +241,10 @@ def evaluate(
                 else (outputs.float(), targets)
             )
             metrics.update(preds, truth)
-    if count == 0:
+    total, samples = all_reduce_sum(total, torch.tensor(float(count), device=device))
+    if samples.item() == 0:
         raise ValueError("the evaluation batches were empty: is the dataset empty?")
-    results = {"loss": float(total) / count}
+    results = {"loss": float(total / samples)}
     if metrics is not None:
         results.update(to_floats(metrics.compute()))
     return results
@@ -318,6 +321,13 @@ def fit(
         One record per epoch: ``epoch``, ``train_loss``, ``valid_loss``, the
         validation metrics, the learning rate ``lr`` and the cumulative
         training time ``seconds``.
+
+    Notes
+    -----
+    The same call runs unchanged under ``torchrun`` (see
+    :mod:`practicaltorch.distributed`): each process trains on its shard of
+    the data, losses and metrics are reduced across processes, and only the
+    main process shows progress, logs and writes checkpoints.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -330,7 +340,7 @@ def fit(
 
     if resume and last_path is not None and last_path.exists():
         state = load_checkpoint(last_path)
-        model.load_state_dict(state["model"])
+        unwrap(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
@@ -352,9 +362,13 @@ def fit(
         range(first_epoch, epochs + 1),
         desc="training",
         unit="epoch",
-        disable=not progress if progress is not None else not sys.stderr.isatty(),
+        disable=not is_main_process()
+        or (not progress if progress is not None else not sys.stderr.isatty()),
     )
     for epoch in bar:
+        set_epoch = getattr(getattr(train_batches, "sampler", None), "set_epoch", None)
+        if callable(set_epoch):  # DistributedSampler: a new shuffle each epoch
+            set_epoch(epoch)
         start = time.perf_counter()
         record: dict[str, float] = {"epoch": float(epoch)}
         record["lr"] = float(optimizer.param_groups[0]["lr"])
@@ -397,10 +411,10 @@ def fit(
                     f"record has only {sorted(record)}"
                 )
             improved = early_stopping.improved(record[early_stopping.monitor])
-            stop = early_stopping.step(record[early_stopping.monitor], model, epoch)
-        if last_path is not None:
+            stop = early_stopping.step(record[early_stopping.monitor], unwrap(model), epoch)
+        if last_path is not None and is_main_process():
             contents: dict[str, Any] = {
-                "model": model.state_dict(),
+                "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "early_stopping": early_stopping.state_dict() if early_stopping else None,
@@ -416,17 +430,18 @@ def fit(
             if improved:
                 save_checkpoint(
                     last_path.with_name("best.pt"),
-                    model=model.state_dict(),
+                    model=unwrap(model).state_dict(),
                     epoch=epoch,
                     metadata=metadata or {},
                 )
 
+        barrier()  # nobody reads a checkpoint before the main process has written it
         summary = "  ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "lr"))
         bar.set_postfix_str(summary, refresh=False)
-        if log is not None:
+        if log is not None and is_main_process():
             log(f"epoch {epoch}/{epochs}  {summary}")
         if stop:
-            if log is not None:
+            if log is not None and is_main_process():
                 log(
                     f"early stopping: no improvement in {early_stopping.monitor} "  # type: ignore[union-attr]
                     f"for {early_stopping.patience} epochs; best was epoch "  # type: ignore[union-attr]
@@ -435,5 +450,5 @@ def fit(
             break
     bar.close()
     if early_stopping is not None:
-        early_stopping.restore(model)
+        early_stopping.restore(unwrap(model))
     return history
