@@ -141,6 +141,26 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks(args: argparse.Namespace) -> int:
+    from practicaltorch import notebooks
+
+    course = Path(args.course) if args.course else notebooks.find_course()
+    if args.check:
+        problems = notebooks.check(course)
+        for problem in problems:
+            print(f"- {problem}", file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} problem(s) in {course}", file=sys.stderr)
+            return 1
+        print(f"all notebooks in {course} are up to date")
+        return 0
+    written = notebooks.build(course)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} notebook(s) written; the rest were already up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for documentation and tests)."""
     from practicaltorch import __version__
@@ -208,6 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--skip-mnist", action="store_true", help="only fetch weights")
     fetch.set_defaults(handler=_fetch)
+
+    notebooks = commands.add_parser(
+        "notebooks",
+        help="generate exercise and solution notebooks from the lesson sources",
+        description="Generate course/exercises and course/solutions from course/lessons.",
+    )
+    notebooks.add_argument("action", choices=["build"], help="what to do")
+    notebooks.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a notebook is stale or a marker is wrong",
+    )
+    notebooks.add_argument("--course", default=None, help="the course folder (default: found)")
+    notebooks.set_defaults(handler=_notebooks)
     return parser
 
 

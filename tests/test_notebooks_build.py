@@ -1,0 +1,106 @@
+"""Generating exercise and solution notebooks from one lesson source."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from practicaltorch import notebooks
+from practicaltorch.cli import main
+
+LESSON = """# %% [markdown]
+# # A tiny lesson
+# Fit a line.
+
+# %%
+import math
+
+# %%
+def slope(points):
+    ### BEGIN SOLUTION
+    (x0, y0), (x1, y1) = points
+    return (y1 - y0) / (x1 - x0)
+    ### END SOLUTION
+
+# %% [markdown]
+# Why is the slope positive?
+#
+# ### BEGIN SOLUTION
+# Because y grows with x.
+# ### END SOLUTION
+
+# %%
+assert math.isclose(slope([(0, 0), (1, 2)]), 2.0)
+"""
+
+
+def make_course(tmp_path: Path, text: str = LESSON) -> Path:
+    course = tmp_path / "course"
+    (course / "lessons").mkdir(parents=True)
+    (course / "lessons" / "00_tiny.py").write_text(text)
+    return course
+
+
+def test_build_writes_stubbed_exercise_and_full_solution(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    written = notebooks.build(course)
+    assert len(written) == 2
+    exercise = nbformat.read(course / "exercises" / "00_tiny.ipynb", as_version=4)
+    solution = nbformat.read(course / "solutions" / "00_tiny.ipynb", as_version=4)
+    assert [c.cell_type for c in exercise.cells] == [c.cell_type for c in solution.cells]
+    code = exercise.cells[2].source
+    assert "    # YOUR CODE HERE\n    raise NotImplementedError()" in code, "indentation kept"
+    assert "return" not in code
+    assert "_Your answer here._" in exercise.cells[3].source
+    assert "Because y grows" in solution.cells[3].source
+    assert "BEGIN SOLUTION" not in solution.cells[2].source
+    assert "return (y1 - y0)" in solution.cells[2].source
+    assert all(c.get("outputs", []) == [] for c in exercise.cells)
+    assert notebooks.check(course) == []
+    assert notebooks.build(course) == [], "rebuilding changes nothing"
+
+
+def test_check_finds_stale_missing_and_orphaned(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    notebooks.build(course)
+    lesson = course / "lessons" / "00_tiny.py"
+    lesson.write_text(lesson.read_text().replace("Fit a line.", "Fit a straight line."))
+    (course / "solutions" / "99_orphan.ipynb").write_text("{}")
+    problems = notebooks.check(course)
+    assert any("00_tiny.ipynb is stale" in p for p in problems)
+    assert any("99_orphan.ipynb has no lesson" in p for p in problems)
+    (course / "exercises" / "00_tiny.ipynb").unlink()
+    assert any("is missing" in p for p in notebooks.check(course))
+
+
+def test_check_finds_solution_text_in_an_exercise(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    notebooks.build(course)
+    path = course / "exercises" / "00_tiny.ipynb"
+    exercise = nbformat.read(path, as_version=4)
+    exercise.cells[2].source += "\n    return (y1 - y0) / (x1 - x0)"
+    nbformat.write(exercise, path)
+    assert any("contains solution text" in p for p in notebooks.check(course))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# %%\n### BEGIN SOLUTION\nx = 1\n", "never closed"),
+        ("# %%\nx = 1\n### END SOLUTION\n", "without a ### BEGIN"),
+        ("# %%\n### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "must not nest"),
+    ],
+)
+def test_marker_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    course = make_course(tmp_path, text)
+    with pytest.raises(notebooks.MarkerError, match=rf"00_tiny.py, cell 1, line \d+: .*{message}"):
+        notebooks.build(course)
+    assert any(message in p for p in notebooks.check(course))
+
+
+def test_cli_build_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    course = make_course(tmp_path)
+    assert main(["notebooks", "build", "--check", "--course", str(course)]) == 1
+    assert "is missing" in capsys.readouterr().err
+    assert main(["notebooks", "build", "--course", str(course)]) == 0
+    assert main(["notebooks", "build", "--check", "--course", str(course)]) == 0
