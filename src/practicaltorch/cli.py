@@ -154,7 +154,7 @@ def _notebooks(args: argparse.Namespace) -> int:
             return 1
         print(f"all notebooks in {course} are up to date")
         return 0
-    written = notebooks.build(course)
+    written = notebooks.build(course, args.only)
     for path in written:
         print(f"wrote {path}")
     print(f"{len(written)} notebook(s) written; the rest were already up to date")
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="change nothing; exit 1 if a notebook is stale or a marker is wrong",
     )
     notebooks.add_argument("--course", default=None, help="the course folder (default: found)")
+    notebooks.add_argument(
+        "--only", default=None, metavar="PREFIX", help="build only lessons starting with this"
+    )
     notebooks.set_defaults(handler=_notebooks)
     return parser
 

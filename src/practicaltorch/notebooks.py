@@ -218,13 +218,20 @@ def _targets(course: Path, source: Path) -> tuple[Path, Path]:
     return course / "exercises" / name, course / "solutions" / name
 
 
-def build(course: Path) -> list[Path]:
+def _sources(course: Path, only: str | None = None) -> list[Path]:
+    sources = sorted((course / "lessons").glob("[0-9][0-9]_*.py"))
+    return [s for s in sources if only is None or s.stem.startswith(only)]
+
+
+def build(course: Path, only: str | None = None) -> list[Path]:
     """Write every lesson's exercise and solution notebook.
 
     Parameters
     ----------
     course
         The ``course`` folder, holding ``lessons/``.
+    only
+        Build only the lessons whose file names start with this, e.g. ``"02"``.
 
     Returns
     -------
@@ -232,7 +239,7 @@ def build(course: Path) -> list[Path]:
         The notebooks written (only those whose content changed).
     """
     written: list[Path] = []
-    for source in sorted((course / "lessons").glob("[0-9][0-9]_*.py")):
+    for source in _sources(course, only):
         pair = lesson_notebooks(source)
         for path, notebook in zip(_targets(course, source), (pair.exercise, pair.solution)):
             text = _text(notebook)
@@ -259,7 +266,7 @@ def check(course: Path) -> list[str]:
         when all is well. Marker errors in a lesson are reported too.
     """
     problems: list[str] = []
-    sources = sorted((course / "lessons").glob("[0-9][0-9]_*.py"))
+    sources = _sources(course)
     expected: set[Path] = set()
     for source in sources:
         try:
