@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,7 @@ def save_run(
     model_config: dict[str, Any],
     metadata: dict[str, Any] | None = None,
     history: History | None = None,
+    input_shape: Sequence[int] | None = None,
 ) -> Report:
     """Write a run's weights, metrics and loss curves, and record them in the report.
 
@@ -189,6 +191,9 @@ def save_run(
         normalisation statistics), as plain values.
     history
         The training history, for the curves.
+    input_shape
+        The shape of one input sample, for example ``[5]`` or ``[1, 28, 28]``;
+        saved as ``metadata["input_shape"]`` so exports can build an example.
 
     Returns
     -------
@@ -198,13 +203,16 @@ def save_run(
     from practicaltorch import plots  # matplotlib is imported only when saving
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    metadata = dict(metadata or {})
+    if input_shape is not None:
+        metadata["input_shape"] = [int(size) for size in input_shape]
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     save_checkpoint(
         out_dir / "model.pt",
         model=state,
         architecture=architecture,
         config=model_config,
-        metadata=metadata or {},
+        metadata=metadata,
         recipe=report.name,
     )
     report.files.append("model.pt")

@@ -115,5 +115,14 @@ def run(
             "mean": train_set.mean.tolist(),
             "std": train_set.std.tolist(),
         }
-        save_run(report, out_dir, model, "MLP", dict(model.config), metadata, history)
+        save_run(
+            report,
+            out_dir,
+            model,
+            "MLP",
+            dict(model.config),
+            metadata,
+            history,
+            input_shape=[len(train_set.feature_names)],
+        )
     return report

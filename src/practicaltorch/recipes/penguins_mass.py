@@ -141,5 +141,14 @@ def run(
         config=asdict(config),
     )
     if out_dir is not None:
-        save_run(report, out_dir, model, "MLP", dict(model.config), train_set.metadata(), history)
+        save_run(
+            report,
+            out_dir,
+            model,
+            "MLP",
+            dict(model.config),
+            train_set.metadata(),
+            history,
+            input_shape=[len(train_set.feature_names)],
+        )
     return report

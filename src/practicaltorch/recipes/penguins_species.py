@@ -117,5 +117,14 @@ def run(
         fig.savefig(out_dir / "confusion_matrix.png", dpi=100, bbox_inches="tight")
         plots.close(fig)
         report.files.append("confusion_matrix.png")
-        save_run(report, out_dir, model, "MLP", dict(model.config), train_set.metadata(), history)
+        save_run(
+            report,
+            out_dir,
+            model,
+            "MLP",
+            dict(model.config),
+            train_set.metadata(),
+            history,
+            input_shape=[len(train_set.feature_names)],
+        )
     return report
