@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+from practicaltorch.devices import configure_threads
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,3 +40,10 @@ def empty_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("PRACTICALTORCH_DATA", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cli_threads() -> None:
+    """Choose CPU threads as the CLI does: one on a 2-core machine, much faster there."""
+    configure_threads()
+    assert torch.get_num_threads() >= 1
