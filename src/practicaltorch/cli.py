@@ -98,11 +98,10 @@ def _doctor(args: argparse.Namespace) -> int:
     root = data_dir()
     print(f"data dir     {root}  (set {DATA_ENV_VAR} to change)")
     try:
-        from practicaltorch.data.mnist import MNIST
+        from practicaltorch.data.mnist import verify_mnist
 
-        MNIST(root=root, train=True)
-        MNIST(root=root, train=False)
-        print("MNIST        cached and intact")
+        verify_mnist(root)
+        print("MNIST        cached and intact (checksums verified)")
     except Exception as error:
         print(f"MNIST        NOT READY: {error}")
         problems.append("MNIST is not cached: run `practicaltorch fetch` (needs internet)")
@@ -159,6 +158,19 @@ def _notebooks(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{len(written)} notebook(s) written; the rest were already up to date")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import warnings
+
+    from practicaltorch.export import TorchScriptDeprecationWarning, export_run, verify
+
+    # export_run explains the deprecation in its log; no need to warn twice.
+    warnings.filterwarnings("ignore", category=TorchScriptDeprecationWarning)
+    result = export_run(Path(args.run_dir), args.format, args.out, log=print)
+    if args.no_verify:
+        return 0
+    return 0 if verify(result.out_dir, log=print).passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--skip-mnist", action="store_true", help="only fetch weights")
     fetch.set_defaults(handler=_fetch)
 
+    export = commands.add_parser(
+        "export",
+        help="export a trained run for C++, Fortran (FTorch) or ONNX runtimes",
+        description="Export the model of a `practicaltorch run` directory, with an example "
+        "input and its expected output, then verify the file in a fresh process.",
+    )
+    export.add_argument("run_dir", help="a run directory holding model.pt, e.g. runs/mnist")
+    export.add_argument(
+        "--format", choices=["torchscript", "onnx"], default="torchscript", help="file format"
+    )
+    export.add_argument(
+        "--out", default=None, help="output folder (default: RUN_DIR/export/FORMAT)"
+    )
+    export.add_argument("--no-verify", action="store_true", help="skip the fresh-process check")
+    export.set_defaults(handler=_export)
+
     notebooks = commands.add_parser(
         "notebooks",
         help="generate exercise and solution notebooks from the lesson sources",
@@ -256,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except (RuntimeError, ValueError, FileNotFoundError) as error:
+    except (RuntimeError, ValueError, FileNotFoundError, ImportError) as error:
         print(f"practicaltorch {args.command}: {error}", file=sys.stderr)
         return 2
     return status

@@ -12,10 +12,16 @@ from typing import Any
 
 from torch import nn
 
+from practicaltorch.models.cnn import DigitCNN
+from practicaltorch.models.coordconv import EllipseCNN
 from practicaltorch.models.mlp import ACTIVATIONS, MLP
+from practicaltorch.models.transfer import TransferNet, transfer_model
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "MLP": MLP,
+    "DigitCNN": DigitCNN,
+    "EllipseCNN": EllipseCNN,
+    "TransferNet": TransferNet,
 }
 """Model classes :func:`build_model` knows by name."""
 
@@ -35,9 +41,7 @@ def build_model(architecture: str, config: dict[str, Any]) -> nn.Module:
     torch.nn.Module
     """
     if architecture not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}"
-        )
+        raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
     return ARCHITECTURES[architecture](**config)
 
 
@@ -93,4 +97,14 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]
     return model, info
 
 
-__all__ = ["ACTIVATIONS", "ARCHITECTURES", "MLP", "build_model", "load_model"]
+__all__ = [
+    "ACTIVATIONS",
+    "ARCHITECTURES",
+    "MLP",
+    "DigitCNN",
+    "EllipseCNN",
+    "TransferNet",
+    "build_model",
+    "load_model",
+    "transfer_model",
+]
