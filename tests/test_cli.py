@@ -62,3 +62,17 @@ def test_fetch_offline_is_one_clear_message(
     assert main(["fetch"]) == 1
     err = capsys.readouterr().err
     assert "could not download MNIST" in err and "Traceback" not in err
+
+
+def test_export_command_exports_and_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "penguins-species", "--quick", "--out", str(tmp_path)]) == 0
+    assert main(["export", str(tmp_path / "penguins-species")]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "max relative error" in out
+    assert (
+        tmp_path / "penguins-species" / "export" / "torchscript" / "model.torchscript.pt"
+    ).is_file()
+    assert main(["export", str(tmp_path / "nothing-here")]) == 2
+    assert "no trained weights" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Native (C++ and Fortran) programs that load exported models, and how to build them."""

@@ -1,0 +1,138 @@
+"""Compile the native test programs against the LibTorch inside the installed torch wheel.
+
+The pip wheel of torch ships LibTorch's headers and shared libraries, so no
+separate LibTorch download is needed: the include and library folders come from
+``torch.utils.cpp_extension``, the C++ ABI flag from ``torch._C``. Compiling
+against LibTorch takes tens of seconds per C++ file, so the tests build once per
+session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+NATIVE = Path(__file__).resolve().parent
+"""The folder holding the C++, C and Fortran sources."""
+
+
+class BuildError(RuntimeError):
+    """A compiler or linker failed; the message holds its output."""
+
+
+@dataclass
+class Build:
+    """A built program and how long building it took."""
+
+    executable: Path
+    seconds: float
+    commands: list[list[str]] = field(default_factory=list)
+
+
+def missing_tool(name: str) -> str | None:
+    """Return why ``name`` cannot be used, or ``None`` if it is on the PATH."""
+    if shutil.which(name) is None:
+        return f"{name} not found on PATH (install it, for example `apt-get install {name}`)"
+    return None
+
+
+def libtorch_flags() -> tuple[list[str], list[str]]:
+    """Compiler and linker flags for the LibTorch bundled with the installed torch.
+
+    Returns
+    -------
+    cflags, ldflags
+        ``-isystem`` include folders, ``-std=c++20`` and the C++ ABI macro; library
+        folders, an rpath so the programs find the libraries at run time, and the
+        libraries themselves (``torch``, ``torch_cpu``, ``c10``).
+    """
+    from torch.utils import cpp_extension
+
+    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
+    cflags = ["-std=c++20", "-O1", f"-D_GLIBCXX_USE_CXX11_ABI={abi}"]
+    for folder in cpp_extension.include_paths():
+        cflags += ["-isystem", folder]
+    ldflags = []
+    for folder in cpp_extension.library_paths():
+        ldflags += [f"-L{folder}", f"-Wl,-rpath,{folder}"]
+    ldflags += ["-ltorch", "-ltorch_cpu", "-lc10"]
+    return cflags, ldflags
+
+
+def libtorch_headers_missing() -> str | None:
+    """Return why LibTorch's headers are unusable, or ``None`` if ``torch/script.h`` exists."""
+    from torch.utils import cpp_extension
+
+    if not any((Path(p) / "torch" / "script.h").is_file() for p in cpp_extension.include_paths()):
+        return "this torch installation ships no LibTorch headers (torch/script.h)"
+    return None
+
+
+def _run(command: list[str], cwd: Path) -> None:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BuildError(
+            f"command failed ({done.returncode}): {' '.join(command)}\n{done.stdout}{done.stderr}"
+        )
+
+
+def build_cpp(build_dir: Path) -> Build:
+    """Compile ``infer_torchscript.cpp`` (LibTorch's C++ API) into ``build_dir``."""
+    cflags, ldflags = libtorch_flags()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    exe = build_dir / "infer_torchscript"
+    command = ["g++", *cflags, str(NATIVE / "infer_torchscript.cpp"), "-o", str(exe), *ldflags]
+    start = time.perf_counter()
+    _run(command, build_dir)
+    return Build(exe, time.perf_counter() - start, [command])
+
+
+def build_fortran(build_dir: Path) -> Build:
+    """Compile the C++ shim, the ``tiny_ftorch`` module and ``infer_fortran.f90``, and link.
+
+    The shim is C++ (it calls LibTorch) with a C interface; gfortran compiles the
+    Fortran and links everything, adding the C++ runtime (``-lstdc++``).
+    """
+    cflags, ldflags = libtorch_flags()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    exe = build_dir / "infer_fortran"
+    fflags = ["-std=f2018", "-O1", "-Wall", f"-J{build_dir}"]
+    commands = [
+        ["g++", *cflags, "-fPIC", "-c", str(NATIVE / "ctorch_shim.cpp"), "-o", "ctorch_shim.o"],
+        ["gfortran", *fflags, "-c", str(NATIVE / "tiny_ftorch.f90"), "-o", "tiny_ftorch.o"],
+        ["gfortran", *fflags, "-c", str(NATIVE / "infer_fortran.f90"), "-o", "infer_fortran.o"],
+        [
+            "gfortran",
+            "tiny_ftorch.o",
+            "infer_fortran.o",
+            "ctorch_shim.o",
+            "-o",
+            str(exe),
+            *ldflags,
+            "-lstdc++",
+        ],
+    ]
+    start = time.perf_counter()
+    for command in commands:
+        _run(command, build_dir)
+    return Build(exe, time.perf_counter() - start, commands)
+
+
+def run_program(command: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run a built program, capturing its output."""
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def parse_errors(output: str) -> dict[str, float]:
+    """Collect the ``name=value`` error lines a native program prints."""
+    values = {}
+    for line in output.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip().startswith("max_rel_error"):
+            values[name.strip()] = float(value)
+    return values
