@@ -23,7 +23,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from practicaltorch.data import TensorBatches
-from practicaltorch.data.penguins import SPECIES_FEATURES, Penguins, load_penguin_table, split_penguins
+from practicaltorch.data.penguins import (
+    SPECIES_FEATURES,
+    Penguins,
+    load_penguin_table,
+    split_penguins,
+)
 
 
 class IlocPenguins(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -68,7 +73,9 @@ def main() -> None:
         "pandas .iloc Dataset + DataLoader": lambda: DataLoader(
             IlocPenguins(train_table), batch_size=32, shuffle=True
         ),
-        "Penguins (tensors) + DataLoader": lambda: DataLoader(penguins, batch_size=32, shuffle=True),
+        "Penguins (tensors) + DataLoader": lambda: DataLoader(
+            penguins, batch_size=32, shuffle=True
+        ),
         "TensorBatches": lambda: TensorBatches(x, y, batch_size=32, shuffle=True),
     }
     results = {name: seconds(make, args.epochs) for name, make in ways.items()}
