@@ -64,7 +64,7 @@ def load_executed(source: Path, folder: Path) -> NotebookNode | None:
     target = folder / source.name
     if not target.is_file():
         return None
-    notebook = nbformat.read(target, as_version=4)
+    notebook: NotebookNode = nbformat.read(target, as_version=4)
     if notebook.metadata.get(_STAMP) != source_digest(source):
         return None
     return notebook
