@@ -173,6 +173,33 @@ def _export(args: argparse.Namespace) -> int:
     return 0 if verify(result.out_dir, log=print).passed else 1
 
 
+def _site(args: argparse.Namespace) -> int:
+    from practicaltorch import site
+
+    root = Path(args.repo).resolve() if args.repo else site_root()
+    try:
+        out = site.build(
+            root, Path(args.out) if args.out else None, execute=not args.no_execute, log=print
+        )
+    except site.SiteBuildError as error:
+        print(f"practicaltorch site build: {error}", file=sys.stderr)
+        return 1
+    print(f"site and slide decks written to {out}")
+    return 0
+
+
+def site_root() -> Path:
+    """Return the checkout holding mkdocs.yml, searching upwards from the working directory."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "mkdocs.yml").is_file() and (folder / "slides").is_dir():
+            return folder
+    raise FileNotFoundError(
+        f"no mkdocs.yml with a slides/ folder in {here} or above; run this from a checkout "
+        "of the practicaltorch repository, or pass --repo PATH"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for documentation and tests)."""
     from practicaltorch import __version__
@@ -256,6 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process check")
     export.set_defaults(handler=_export)
+
+    site_parser = commands.add_parser(
+        "site",
+        help="render both slide decks and the course website as static files",
+        description="Render the slide decks and the website (with executed solutions) into one "
+        "folder that works with no network; any broken link or failing notebook fails the build.",
+    )
+    site_parser.add_argument("action", choices=["build"], help="what to do")
+    site_parser.add_argument("--out", default=None, help="output folder (default: build/site)")
+    site_parser.add_argument("--repo", default=None, help="the checkout (default: found)")
+    site_parser.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="a quick preview: do not run solutions that have no current executed copy",
+    )
+    site_parser.set_defaults(handler=_site)
 
     notebooks = commands.add_parser(
         "notebooks",
