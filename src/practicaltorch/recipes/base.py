@@ -113,6 +113,39 @@ class Report:
     history: list[dict[str, float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_history(
+        cls, name: str, bar: Bar, history: History, device: object, config: object
+    ) -> Report:
+        """Build a report from a training history: its last epoch's validation metrics.
+
+        Parameters
+        ----------
+        name
+            The recipe's name.
+        bar
+            Its quality bar.
+        history
+            As returned by :func:`~practicaltorch.training.fit`; ``valid_<name>``
+            entries of the last epoch become the metrics.
+        device
+            The device trained on.
+        config
+            The recipe's ``Config`` dataclass.
+        """
+        last = history.last
+        metrics = {k.removeprefix("valid_"): v for k, v in last.items() if k.startswith("valid_")}
+        return cls(
+            name,
+            metrics,
+            bar,
+            last["seconds"],
+            len(history),
+            str(device),
+            history=history.to_list(),
+            config=asdict(config),  # type: ignore[call-overload]
+        )
+
     @property
     def value(self) -> float:
         """The value of the metric the bar is about."""

@@ -95,19 +95,7 @@ def run(
         progress=progress,
         log=log,
     )
-    metrics = {
-        k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")
-    }
-    report = Report(
-        NAME,
-        metrics,
-        BAR,
-        history.last["seconds"],
-        len(history),
-        str(device),
-        history=history.to_list(),
-        config=asdict(config),
-    )
+    report = Report.from_history(NAME, BAR, history, device, config)
     if out_dir is not None:
         metadata = {
             "features": train_set.feature_names,

@@ -12,7 +12,7 @@ recorded after each epoch for the curves); nothing is chosen with it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -278,18 +278,7 @@ def run(
         log=log,
     )
 
-    last = history.last
-    metrics = {k.removeprefix("valid_"): v for k, v in last.items() if k.startswith("valid_")}
-    report = Report(
-        name="mnist",
-        metrics=metrics,
-        bar=BAR,
-        seconds=last["seconds"],
-        epochs=len(history),
-        device=str(device),
-        history=history.to_list(),
-        config=asdict(config),
-    )
+    report = Report.from_history("mnist", BAR, history, device, config)
     if out_dir is not None:
         logits = _predict(model, test_batches, device)
         _save_figures(out_dir, test_x, test_y, logits, report)

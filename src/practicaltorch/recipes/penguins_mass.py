@@ -126,20 +126,8 @@ def run(
         progress=progress,
         log=log,
     )
-    metrics = {
-        k.removeprefix("valid_"): v for k, v in history.last.items() if k.startswith("valid_")
-    }
-    metrics["baseline_mae"] = least_squares_mae(train_set, valid_set)
-    report = Report(
-        NAME,
-        metrics,
-        BAR,
-        history.last["seconds"],
-        len(history),
-        str(device),
-        history=history.to_list(),
-        config=asdict(config),
-    )
+    report = Report.from_history(NAME, BAR, history, device, config)
+    report.metrics["baseline_mae"] = least_squares_mae(train_set, valid_set)
     if out_dir is not None:
         save_run(
             report,
