@@ -1,0 +1,627 @@
+# %% [markdown]
+# # Lesson 06: Saving, loading and deploying a model
+#
+# A trained network is only useful if it outlives the Python session that trained it. In this
+# lesson you save a model so that training can be resumed after an interruption, load it back
+# safely, and export it to files that a Fortran or C++ program can run without Python: the
+# route by which a network becomes, for example, a parameterisation inside a climate model
+# through [FTorch](https://github.com/Cambridge-ICCS/FTorch).
+#
+# **By the end you will be able to**
+#
+# - say what a `state_dict` holds, and save a checkpoint that can resume training (weights,
+#   optimiser, scheduler, epoch) plus what is needed to rebuild the model;
+# - load a checkpoint with `weights_only=True`, and explain why loading with it switched off can
+#   run someone else's code on your machine;
+# - resume an interrupted `fit` and get the same result as an uninterrupted run;
+# - export a model to TorchScript for FTorch and LibTorch, and to ONNX, and verify the exported
+#   file in a fresh process;
+# - hand arrays between Fortran (column-major) and PyTorch (row-major) without scrambling them.
+#
+# **Time:** about 60 minutes. Every training run here takes a second or two.
+#
+# **You should know:** how to train a classifier with `fit` (lesson 02), and a little about
+# the penguin data.
+
+# %% [markdown]
+# ## Running on Colab?
+#
+# The next cell installs this course's package, `practicaltorch`, when the notebook runs on
+# Google Colab. On your own machine it does nothing (install the package once with
+# `pip install practicaltorch` or from a checkout with `pip install .`).
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "practicaltorch @ git+https://github.com/practicaltorch/practicaltorch@main",
+        ],
+        check=True,
+    )
+
+# %% [markdown]
+# ## Setup
+#
+# Everything this lesson writes goes into a fresh temporary folder, `workdir`; set it to a
+# folder of your own if you want to keep the files and look at them afterwards.
+#
+# TorchScript, the format FTorch reads, is deprecated upstream, and `practicaltorch` says so
+# once with a `TorchScriptDeprecationWarning`. Section 7 explains why we use it anyway; the
+# `filterwarnings` line keeps the notebook quiet about it.
+
+# %%
+import json
+import pickle
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from practicaltorch import MLP, TensorBatches, configure_threads, fit, pick_device, seed_everything
+from practicaltorch.checks import lesson06 as check
+from practicaltorch.data.penguins import Penguins
+from practicaltorch.export import (
+    TorchScriptDeprecationWarning,
+    export_onnx,
+    export_run,
+    max_relative_error,
+    verify,
+)
+from practicaltorch.models import load_model
+from practicaltorch.training import multiclass_metrics, save_checkpoint
+
+warnings.filterwarnings("ignore", category=TorchScriptDeprecationWarning)
+seed_everything(0)
+device = pick_device()
+configure_threads()
+workdir = Path(tempfile.mkdtemp(prefix="lesson06-"))
+print(f"computing on {device}; files go to {workdir}")
+
+# %% [markdown]
+# ## 1. A model worth saving
+#
+# We train the penguin species classifier of lesson 02, with one change: a little *dropout*
+# (each hidden unit is switched off at random with probability 0.1 while training). Dropout
+# makes the difference between training mode and evaluation mode visible, which matters when
+# we load the model back.
+#
+# `make_model` and `make_training` build everything a run needs, so we can build identical
+# fresh copies later, as a new Python process would.
+
+# %%
+train_set = Penguins(train=True)
+valid_set = Penguins(train=False)
+valid_batches = TensorBatches(*valid_set.tensors(), batch_size=256)
+loss_fn = nn.CrossEntropyLoss()
+epochs = 40
+
+
+def make_model():
+    """Build a fresh, untrained species classifier."""
+    return MLP(len(train_set.feature_names), len(train_set.classes), hidden=(32, 32), dropout=0.1)
+
+
+def make_training(model):
+    """Shuffled training batches, an optimiser and a one-cycle schedule for `model`."""
+    batches = TensorBatches(*train_set.tensors(), batch_size=32, shuffle=True, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=1e-2, total_steps=epochs * len(batches)
+    )
+    return batches, optimizer, scheduler
+
+
+model = make_model().to(device)
+train_batches, optimizer, scheduler = make_training(model)
+history = fit(
+    model,
+    train_batches,
+    valid_batches,
+    loss_fn,
+    optimizer,
+    epochs=epochs,
+    device=device,
+    metrics=multiclass_metrics(3),
+    scheduler=scheduler,
+)
+print(f"validation accuracy {100 * history.last['valid_accuracy']:.1f}%")
+
+# %% [markdown]
+# ## 2. What is in a `state_dict`?
+#
+# A model's [`state_dict()`](https://pytorch.org/tutorials/beginner/saving_loading_models.html)
+# is an ordered dictionary from names to tensors: every learnable weight and bias, plus
+# *buffers* such as batch norm's running statistics. It holds numbers only. There is no code in
+# it and no record of the class, so to use it again you must build the same architecture first
+# and then pour the numbers in.
+
+# %%
+for name, tensor in model.state_dict().items():
+    print(f"{name:<20} {tuple(tensor.shape)!s:<10} {tensor.dtype}")
+
+# %% [markdown]
+# The optimiser has a `state_dict` too. AdamW keeps two running averages for every parameter
+# (of the gradient and of its square), and the scheduler knows how far through its schedule it
+# is. To *resume* training, rather than start again from good weights, you need all of it:
+# restarting Adam with empty averages, or a one-cycle schedule from its warm-up, gives a jolt
+# and a different run.
+
+# %%
+optimizer_state = optimizer.state_dict()
+print("optimizer:", list(optimizer_state), "| parameter 0:", list(optimizer_state["state"][0]))
+print(f"scheduler: {scheduler.state_dict()['last_epoch']} of {scheduler.total_steps} steps taken")
+
+# %% [markdown]
+# ## 3. Save a checkpoint
+#
+# [`torch.save`](https://pytorch.org/docs/stable/generated/torch.save.html) writes any
+# dictionary of tensors and plain Python values to a file. A useful checkpoint holds:
+#
+# - `"model"`: `model.state_dict()`;
+# - `"optimizer"` and `"scheduler"`: their `state_dict()`s, to resume training;
+# - `"epoch"`: how many epochs are done;
+# - `"config"`: the settings that rebuild the architecture (`MLP` keeps them in `model.config`);
+# - `"metadata"`: what inference needs beside the weights: feature names and order, class
+#   names, the standardisation statistics (`train_set.metadata()` gives them as plain lists).
+#
+# Save the `state_dict`, not the model object: `torch.save(model, ...)` pickles the object
+# itself, which ties the file to your code and, as section 5 shows, cannot be loaded safely.
+#
+# **Task.** Build the dictionary `checkpoint` with these six keys and save it to
+# `checkpoint_path`.
+
+# %%
+checkpoint_path = workdir / "penguins.pt"
+### BEGIN SOLUTION
+checkpoint = {
+    "model": model.state_dict(),
+    "optimizer": optimizer.state_dict(),
+    "scheduler": scheduler.state_dict(),
+    "epoch": epochs,
+    "config": dict(model.config),
+    "metadata": train_set.metadata(),
+}
+torch.save(checkpoint, checkpoint_path)
+### END SOLUTION
+
+# %%
+check.checkpoint(checkpoint_path)
+
+# %% [markdown]
+# `practicaltorch.training.save_checkpoint(path, **contents)` does the same, but writes to a
+# temporary file first and renames it at the end. A job killed halfway through writing then
+# leaves the previous checkpoint intact instead of a truncated one.
+#
+# ## 4. Load it back
+#
+# Loading reverses the steps: read the file with
+# [`torch.load`](https://pytorch.org/docs/stable/generated/torch.load.html), build the
+# architecture from the saved configuration, copy the weights in with
+# [`load_state_dict`](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.load_state_dict)
+# (it complains if a name or shape does not fit, which catches the wrong architecture), and call
+# `eval()` before predicting. `map_location="cpu"` lets a checkpoint written on a GPU load on a
+# machine without one.
+#
+# **Task.** Complete `load_penguin_model(path)`: load with `weights_only=True`, rebuild the
+# `MLP` from `contents["config"]`, load the weights, switch to evaluation mode and return it.
+
+
+# %%
+def load_penguin_model(path):
+    """Rebuild the trained classifier from a checkpoint, ready for predictions."""
+    ### BEGIN SOLUTION
+    contents = torch.load(path, map_location="cpu", weights_only=True)
+    restored = MLP(**contents["config"])
+    restored.load_state_dict(contents["model"])
+    restored.eval()
+    return restored
+    ### END SOLUTION
+
+
+restored = load_penguin_model(checkpoint_path)
+
+# %%
+check.restored(restored, model, valid_set.features)
+
+# %% [markdown]
+# Why `eval()`? In training mode dropout keeps switching units off at random, so the same bird
+# gets different answers on every call:
+
+# %%
+bird = valid_set.features[:1]
+restored.train()
+with torch.no_grad():
+    print("training mode:  ", [f"{float(restored(bird)[0, 0]):.3f}" for _ in range(3)])
+restored.eval()
+with torch.no_grad():
+    print("evaluation mode:", [f"{float(restored(bird)[0, 0]):.3f}" for _ in range(3)])
+
+# %% [markdown]
+# ## 5. Why `weights_only=True`?
+#
+# `torch.save` is built on Python's [pickle](https://docs.python.org/3/library/pickle.html).
+# A pickle is not just data: it is a small program of instructions for rebuilding objects, and
+# one of those instructions is "import this function and call it with these arguments". A
+# pickled file from someone else can therefore run any code on your machine the moment you load
+# it: delete files, read your SSH keys, install something. Python's own documentation warns
+# never to unpickle data you do not trust. Model files travel: they are downloaded from
+# websites, shared on clusters, attached to e-mails.
+#
+# `torch.load(..., weights_only=True)` (the default since PyTorch 2.6) uses a restricted
+# unpickler that rebuilds only tensors, numbers, strings, lists, tuples and dictionaries, and
+# refuses everything else. A checkpoint of `state_dict`s and plain values, like yours, loads
+# fine. A file holding a whole pickled model does not:
+
+# %%
+whole_model_path = workdir / "whole_model.pt"
+torch.save(restored, whole_model_path)  # pickles the object: class, code references and all
+try:
+    torch.load(whole_model_path, weights_only=True)
+except pickle.UnpicklingError as error:
+    lines = str(error).splitlines()
+    print("refused:", next((line for line in lines if "Unsupported global" in line), lines[0]))
+
+# %% [markdown]
+# The way out is *not* `weights_only=False` on a file you did not make yourself. Ask for a
+# `state_dict` checkpoint, or, if you trust a specific class, allow exactly that class with
+# [`torch.serialization.add_safe_globals`](https://pytorch.org/docs/stable/notes/serialization.html#weights-only).
+# `practicaltorch.training.load_checkpoint` always loads with `weights_only=True` and says
+# clearly when a file is not a readable checkpoint.
+#
+# ### Question 1
+#
+# A colleague sends you `best_model.pt` from a shared drive and writes: "it only loads with
+# `weights_only=False`, just switch it off". What do you do, and why?
+#
+# ### BEGIN SOLUTION
+# Do not switch it off for a file whose origin you cannot vouch for: loading it would execute
+# whatever the pickle contains, with your permissions, before you have seen a single weight.
+# The file fails the safe loader because it holds something other than tensors and plain
+# values, most likely a whole pickled model (`torch.save(model)`) or an object from their
+# code. Ask them to save `model.state_dict()` (and the configuration that rebuilds the
+# architecture) instead, which loads safely and is not tied to their code layout. If it must be
+# that file, inspect what it references (the error names the offending global), and allow only
+# classes you trust with `torch.serialization.add_safe_globals`, or load it once inside an
+# isolated throwaway environment and re-save the `state_dict`.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## 6. Resume an interrupted run
+#
+# Long runs get interrupted: a job hits the cluster's time limit, a laptop goes to sleep, a
+# node fails. With `checkpoint_dir=...`, `fit` writes `last.pt` after every epoch (model,
+# optimiser, scheduler, shuffling and random-number state, history), and with `resume=True` it
+# continues from there, so the interruption costs at most one epoch.
+#
+# We simulate a job killed after epoch 15: the `log` function, which `fit` calls after each
+# epoch (after writing the checkpoint), raises an exception.
+
+
+# %%
+class JobKilledError(Exception):
+    """Stands in for a time limit or a crash."""
+
+
+def kill_after(epoch):
+    """Return a `log` function for `fit` that stops the run after `epoch` epochs."""
+
+    def log(line):
+        if line.startswith(f"epoch {epoch}/"):
+            raise JobKilledError(f"job killed after epoch {epoch} of {epochs}")
+
+    return log
+
+
+run_dir = workdir / "resumable"
+seed_everything(1)
+first_try = make_model().to(device)
+batches, first_optimizer, first_scheduler = make_training(first_try)
+try:
+    fit(
+        first_try,
+        batches,
+        valid_batches,
+        loss_fn,
+        first_optimizer,
+        epochs=epochs,
+        device=device,
+        metrics=multiclass_metrics(3),
+        scheduler=first_scheduler,
+        checkpoint_dir=run_dir,
+        log=kill_after(15),
+    )
+except JobKilledError as error:
+    print(error)
+print("left behind:", sorted(p.name for p in run_dir.iterdir()))
+
+# %% [markdown]
+# For comparison, the same run (same seed) without an interruption:
+
+# %%
+seed_everything(1)
+uninterrupted = make_model().to(device)
+batches, reference_optimizer, reference_scheduler = make_training(uninterrupted)
+reference_history = fit(
+    uninterrupted,
+    batches,
+    valid_batches,
+    loss_fn,
+    reference_optimizer,
+    epochs=epochs,
+    device=device,
+    metrics=multiclass_metrics(3),
+    scheduler=reference_scheduler,
+)
+
+# %% [markdown]
+# **Task.** Resume the killed run as a new Python process would: build a fresh model,
+# batches, optimiser and scheduler with `make_model` and `make_training` (their random starting
+# state does not matter: everything is overwritten from `last.pt`), then call `fit` with the
+# same settings, the same `checkpoint_dir` and `resume=True`. Keep its history in
+# `resumed_history`. Note that `epochs` is the *total* number of epochs, including those
+# already done.
+
+# %%
+### BEGIN SOLUTION
+resumed_model = make_model().to(device)
+batches, resumed_optimizer, resumed_scheduler = make_training(resumed_model)
+resumed_history = fit(
+    resumed_model,
+    batches,
+    valid_batches,
+    loss_fn,
+    resumed_optimizer,
+    epochs=epochs,
+    device=device,
+    metrics=multiclass_metrics(3),
+    scheduler=resumed_scheduler,
+    checkpoint_dir=run_dir,
+    resume=True,
+)
+### END SOLUTION
+
+# %%
+check.resumed(resumed_history, reference_history, killed_after=15)
+
+# %% [markdown]
+# The resumed run is not just close to the uninterrupted one: on the CPU it is the same run,
+# number for number, because the checkpoint also restored the shuffling generator and the
+# random state that dropout draws from.
+#
+# ## 7. A model file for deployment
+#
+# For *using* a model, rather than training it further, the optimiser state is dead weight.
+# The course's recipes save a smaller `model.pt`: the weights, the architecture's name, its
+# configuration and the metadata. `practicaltorch.models.load_model` rebuilds the network from
+# it (safely, in evaluation mode), and the exporters below start from it.
+
+# %%
+deploy_dir = workdir / "penguins-species"
+save_checkpoint(
+    deploy_dir / "model.pt",
+    model=restored.state_dict(),
+    architecture="MLP",
+    config=dict(restored.config),
+    metadata={**train_set.metadata(), "input_shape": [len(train_set.feature_names)]},
+)
+deployed, info = load_model(deploy_dir)
+print(info["architecture"], info["config"]["hidden"], "| classes:", info["metadata"]["classes"])
+
+# %% [markdown]
+# ## 8. TorchScript, for Fortran (FTorch) and C++ (LibTorch)
+#
+# A Fortran simulation cannot import a Python class. It needs the network as a file that
+# describes the computation itself. [TorchScript](https://pytorch.org/docs/stable/jit.html) is
+# such a file: `torch.jit.script` compiles `forward` into a graph that LibTorch, PyTorch's
+# C++ library, can load and run. FTorch wraps LibTorch for Fortran through the language's
+# built-in C interoperability, so a Fortran code can call the network directly, sharing its
+# arrays with the tensors without a copy and without any Python at run time. That is what
+# makes a neural-network parameterisation (say, of convection or gravity-wave drag) practical
+# inside a large simulation.
+#
+# TorchScript is deprecated in PyTorch in favour of `torch.export`, but it is what LibTorch and
+# FTorch load today, so for Fortran coupling it is still the right format.
+#
+# `practicaltorch.export.export_run(folder)` loads the `model.pt` in a folder, compiles it, and
+# writes, next to the model file, an example input and the output PyTorch computed for it (raw
+# little-endian float32, so a Fortran or C++ test program can read them in a few lines) and
+# `export.json` describing shapes and versions. `verify(folder)` then starts a *fresh* Python
+# process that imports only `torch` and `numpy`, loads the file, runs the example and compares.
+# The fresh process matters: it proves the file stands on its own, without your classes or
+# anything else left over in this notebook's memory.
+#
+# **Task.** Export `deploy_dir` to TorchScript with `export_run`, keep its result in
+# `ts_export`, and check it in a fresh process with `verify`, keeping the result in `ts_check`.
+
+# %%
+### BEGIN SOLUTION
+ts_export = export_run(deploy_dir)  # TorchScript is the default format
+ts_check = verify(ts_export.out_dir)
+### END SOLUTION
+print(ts_export.summary())
+
+# %%
+check.verified(ts_check, "torchscript")
+
+# %% [markdown]
+# The folder holds what you would hand to the person coupling the model into their code:
+
+# %%
+for path in sorted(ts_export.out_dir.iterdir()):
+    print(f"{path.name:<24} {path.stat().st_size:>8} bytes")
+manifest = json.loads(ts_export.manifest_path.read_text())
+print({key: manifest[key] for key in ("input", "output", "dtype", "memory_order")})
+
+# %% [markdown]
+# Load the TorchScript file here too, exactly as LibTorch would, and compare it with the
+# restored model on all 60 validation birds. The error measure is the largest absolute
+# difference divided by the largest output magnitude.
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+    scripted = torch.jit.load(str(ts_export.model_path))
+with torch.no_grad():
+    reference = restored(valid_set.features)
+    restored_error = max_relative_error(deployed(valid_set.features), reference)
+    ts_error = max_relative_error(scripted(valid_set.features), reference)
+print(f"load_model: {restored_error:.1e}   TorchScript: {ts_error:.1e}")
+
+# %% [markdown]
+# In Fortran the same model runs like this with FTorch (see `docs/export.md` in the repository
+# for the complete program, the CMake lines and the older FTorch spelling):
+#
+# ```fortran
+# real(real32), dimension(5, 60), target :: x   ! (features, birds): reversed, see below
+# real(real32), dimension(3, 60), target :: y   ! (classes, birds)
+# call torch_model_load(model, "model.torchscript.pt", torch_kCPU)
+# call torch_tensor_from_array(inputs(1), x, torch_kCPU, permute_dims=[2, 1])
+# call torch_tensor_from_array(outputs(1), y, torch_kCPU, permute_dims=[2, 1])
+# call torch_model_forward(model, inputs, outputs)
+# ```
+#
+# The model expects *standardised* inputs in the training order of the features, in float32.
+# The Fortran side must apply the same mean and standard deviation (they are in the metadata),
+# or you can build the scaling into the model before exporting it.
+#
+# ## 9. Row-major and column-major
+#
+# Python (NumPy, PyTorch) and C store a 2-D array *row by row*: in a `(birds, features)` array,
+# one bird's five features sit next to each other in memory. Fortran stores arrays *column by
+# column*: in `x(5, 60)` the *first* index varies fastest, so `x(1, 1), x(2, 1), ..., x(5, 1)`
+# are next to each other. That is why the Fortran above declares the dimensions reversed:
+# Fortran's `x(features, birds)` occupies exactly the same bytes as PyTorch's
+# `(birds, features)`, and no copy is needed. See it with three birds:
+
+# %%
+three = valid_set.features[:3].numpy()  # (birds, features), row-major
+raw = three.tobytes()  # the bytes in memory, as a file or a Fortran array would hold them
+fortran_x = np.frombuffer(raw, dtype=np.float32).reshape(5, 3, order="F")  # Fortran's x(5, 3)
+print("PyTorch bird 0:   ", np.round(three[0], 3))
+print("Fortran x(:, 1):  ", np.round(fortran_x[:, 0], 3))
+
+# %% [markdown]
+# The trap is the other way round: reading those bytes as if they were a `(features, birds)`
+# C array, or declaring `x(birds, features)` in Fortran and passing it on without telling
+# FTorch how it is laid out. Either way every number is still there, but they land in the
+# wrong places, and the network silently computes nonsense.
+#
+# **Task.** A Fortran code hands you the bytes of its array `x(n_features, n_samples)`
+# (float32). Complete `from_fortran` to return a float32 tensor of shape
+# `(n_samples, n_features)` with sample *j*'s features in row *j*. Hint: `np.frombuffer`,
+# `.reshape`, `torch.from_numpy` (copy the array first: `frombuffer` gives a read-only view).
+
+
+# %%
+def from_fortran(buffer, n_features, n_samples):
+    """Turn the bytes of Fortran's x(n_features, n_samples) into a (samples, features) tensor."""
+    ### BEGIN SOLUTION
+    values = np.frombuffer(buffer, dtype=np.float32).reshape(n_samples, n_features)
+    return torch.from_numpy(values.copy())
+    ### END SOLUTION
+
+
+# %%
+check.from_fortran(from_fortran)
+
+# %% [markdown]
+# ## 10. The `torch.export` and ONNX route
+#
+# [`torch.export`](https://pytorch.org/docs/stable/export.html) is PyTorch's current way to
+# capture a model as a graph: it traces `forward` once with example inputs and records every
+# operation, producing an `ExportedProgram`. [ONNX](https://onnx.ai) is an open file format for
+# such graphs, read by ONNX Runtime and many other tools in C, C++, C#, Java and more.
+# `export_onnx` goes through `torch.export` and checks the file with ONNX Runtime before it
+# returns. ONNX is the route when the consumer is not LibTorch-based, or when TorchScript
+# finally disappears.
+#
+# The capture itself, in two lines (the printed graph is the network, operation by operation):
+
+# %%
+program = torch.export.export(restored, (valid_set.features[:8],))
+print("\n".join(str(program.graph_module.code).strip().splitlines()[:6]))
+
+# %% [markdown]
+# The ONNX export needs the optional packages `onnx`, `onnxscript` and `onnxruntime`
+# (`pip install "practicaltorch[onnx]"`). Without them the next cell says so and skips. The
+# example batch has 8 birds, but the batch dimension is exported as dynamic, so ONNX Runtime
+# can then run all 60 at once.
+
+# %%
+onnx_error = None
+try:
+    import onnxruntime
+except ImportError:
+    print('ONNX Runtime is not installed; skipping (pip install "practicaltorch[onnx]")')
+else:
+    onnx_export = export_onnx(restored, valid_set.features[:8], workdir / "onnx")
+    print(verify(onnx_export.out_dir).summary())
+    session = onnxruntime.InferenceSession(
+        str(onnx_export.model_path), providers=["CPUExecutionProvider"]
+    )
+    (onnx_logits,) = session.run(None, {"input": valid_set.features.numpy()})
+    onnx_error = max_relative_error(onnx_logits, reference)
+    print(f"ONNX Runtime on all {len(onnx_logits)} birds: max relative error {onnx_error:.1e}")
+
+# %% [markdown]
+# ### Question 2
+#
+# You hand the TorchScript folder to a colleague who will call the network from a Fortran
+# ocean model. What, beyond the `.pt` file, must they know or do for the answers to be right?
+#
+# ### BEGIN SOLUTION
+# - The inputs: which features, in which order, in which units, and that they must be
+#   standardised with the training mean and standard deviation (in the metadata), or better,
+#   fold that scaling into the exported model so it cannot be forgotten.
+# - The outputs: logits, not probabilities, and the order of the classes.
+# - Types and layout: float32 (a `real(dp)` array must be converted, or the model exported in
+#   float64), and the array declared with the dimensions reversed, `x(features, batch)`, with
+#   `permute_dims=[2, 1]`, or the layout described explicitly.
+# - Run `example_input.bin` through their build and compare with `example_output.bin` to 1e-5:
+#   that catches layout, scaling and version mistakes before any science is done.
+# - The LibTorch version FTorch is built against should be compatible with the torch that
+#   wrote the file (`export.json` records it).
+# - The range of the training data: a network is only trustworthy on inputs like those it was
+#   trained on, and a coupled model may wander outside them.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 3
+#
+# When would you choose ONNX over TorchScript, and when a plain `state_dict` checkpoint over
+# both?
+#
+# ### BEGIN SOLUTION
+# A `state_dict` checkpoint is for Python: resuming training, fine-tuning, or inference where
+# the model's code is available. It is small, safe to load and independent of how `forward` is
+# written, but useless without the class. TorchScript is for LibTorch-based consumers: C++
+# programs and Fortran through FTorch, which is the established route for coupling with
+# simulation codes. ONNX is for everything else: ONNX Runtime in C, C#, Java or the browser,
+# hardware vendors' inference engines, and as the future-proof path as TorchScript is retired.
+# Its exporter is stricter about what Python it accepts, and some operations are missing in
+# older opsets.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## The quality bar
+#
+# Every way of reloading the model must reproduce the original's outputs on the validation
+# birds to a relative error of 1e-5 (float32 arithmetic in a different order typically gives
+# differences around 1e-7), and the TorchScript file must pass `verify` in a fresh process.
+
+# %%
+errors = {"load_model": restored_error, "TorchScript": ts_error}
+if onnx_error is not None:
+    errors["ONNX"] = onnx_error
+assert ts_check.passed, ts_check.summary()
+assert check.deployment(errors, tolerance=1e-5)
