@@ -104,3 +104,28 @@ def test_cli_build_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "is missing" in capsys.readouterr().err
     assert main(["notebooks", "build", "--course", str(course)]) == 0
     assert main(["notebooks", "build", "--check", "--course", str(course)]) == 0
+
+
+def test_readme_lesson_table_is_generated_and_checked(tmp_path: Path) -> None:
+    course = make_course(
+        tmp_path, LESSON.replace("# Fit a line.", "# **Time:** about 5 minutes.\n# Fit a line.")
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Course\n\n{notebooks.TABLE_START}\nold\n{notebooks.TABLE_END}\n\nMore.\n")
+    notebooks.build(course)
+    text = readme.read_text()
+    assert "| 00 | A tiny lesson | about 5 minutes |" in text
+    assert "colab.research.google.com/github/" in text and "/course/exercises/00_tiny.ipynb" in text
+    assert text.endswith("\n\nMore.\n") and "old" not in text
+    assert notebooks.check(course) == []
+    readme.write_text(text.replace("about 5 minutes", "about 9 minutes"))
+    assert any("lesson table" in p for p in notebooks.check(course))
+
+
+def test_repository_readme_table_matches_the_lessons() -> None:
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    assert notebooks.TABLE_START in readme, "README.md shows the lesson table"
+    for source in sorted((REPO / "course" / "lessons").glob("[0-9][0-9]_*.py")):
+        assert f"course/exercises/{source.stem}.ipynb" in readme
