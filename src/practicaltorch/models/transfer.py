@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,10 @@ def _fetch_hint(arch: str) -> str:
     )
 
 
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds a weights download may wait for the network before giving up."""
+
+
 def fetch_weights(arch: str, *, progress: bool = False) -> Path:
     """Download the default pretrained weights of ``arch`` into the torch hub cache.
 
@@ -219,6 +224,8 @@ def fetch_weights(arch: str, *, progress: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     match = torch.hub.HASH_REGEX.search(path.name)
     hash_prefix = match.group(1) if match else None
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a silent network must not hang a notebook
     try:
         torch.hub.download_url_to_file(weights.url, str(path), hash_prefix, progress=progress)
     except (urllib.error.URLError, OSError, RuntimeError) as error:
@@ -230,6 +237,8 @@ def fetch_weights(arch: str, *, progress: bool = False) -> Path:
             f"proxy), then run `practicaltorch fetch --weights {arch}` again; "
             "pretrained=False works offline."
         ) from error
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
     return path
 
 
