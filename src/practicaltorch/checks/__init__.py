@@ -26,6 +26,7 @@ __all__ = [
     "CheckResult",
     "as_number",
     "call_learner",
+    "call_model",
     "check_close",
     "check_decreasing",
     "check_metric",
@@ -123,6 +124,28 @@ def call_learner(
         )
     except Exception as error:  # the learner's code can raise anything
         return None, fail(f"`{name}` raised {type(error).__name__}: {error}")
+
+
+def call_model(model: nn.Module, name: str, example: Tensor) -> tuple[Any, CheckResult | None]:
+    """Run a learner's model on ``example`` in eval mode without gradients.
+
+    The model's training mode is restored afterwards, so checking changes
+    nothing. Like :func:`call_learner`, a stub or an exception becomes a hint.
+
+    Returns
+    -------
+    output : Any
+        What the model returned, or ``None`` if it failed.
+    problem : CheckResult or None
+        A failing result with a hint if the forward pass raised.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return call_learner(model, name, example)
+    finally:
+        model.train(was_training)
 
 
 def check_tensor(
@@ -324,13 +347,7 @@ def check_model_output(
         return stub
     if not isinstance(model, nn.Module):
         return fail(f"`{name}` is a {type(model).__name__}, not a torch.nn.Module")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            output, problem = call_learner(model, name, example)
-    finally:
-        model.train(was_training)
+    output, problem = call_model(model, name, example)
     if problem is not None:
         if "mat1 and mat2" in problem.message:
             return fail(
@@ -339,6 +356,3 @@ def check_model_output(
             )
         return problem
     return check_tensor(output, shape=shape, name=f"{name}(inputs)")
-
-
-_call = call_learner  # former private name, kept for lesson modules not yet migrated

@@ -22,6 +22,7 @@ from practicaltorch.checks import (
     CheckResult,
     as_number,
     call_learner,
+    call_model,
     check_decreasing,
     check_metric,
     check_tensor,
@@ -93,13 +94,7 @@ def _outputs(model: Any, example: Tensor, name: str) -> tuple[Tensor | None, Che
     parameter = next(model.parameters(), None)
     if parameter is not None:
         example = example.to(parameter.device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            output, problem = call_learner(model, name, example)
-    finally:
-        model.train(was_training)
+    output, problem = call_model(model, name, example)
     if problem is not None:
         return None, problem
     if not isinstance(output, Tensor):

@@ -7,7 +7,6 @@ line (a pass or a hint about the likely mistake) and returns a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +17,20 @@ from torch.utils.data import DataLoader, RandomSampler
 from practicaltorch.checks import (
     CheckResult,
     call_learner,
+    call_model,
     check_decreasing,
     check_metric,
     fail,
     not_done,
     passed,
+)
+from practicaltorch.checks.probes import (
+    RecordingModel,
+    accuracy_problem,
+    check_train_epoch,
+    eval_problem,
+    probe_batches,
+    probe_outputs,
 )
 from practicaltorch.data.penguins import COLUMNS
 
@@ -257,16 +265,6 @@ def loaders(train_loader: Any, valid_loader: Any, *, n_features: int) -> CheckRe
     )
 
 
-def _forward(net: nn.Module, example: Tensor) -> Any:
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            return net(example)
-    finally:
-        net.train(was_training)
-
-
 def model(net: Any, n_features: int, n_classes: int = 3, *, name: str = "model") -> CheckResult:
     """Check that a classifier maps ``(N, n_features)`` to ``(N, n_classes)`` logits.
 
@@ -291,7 +289,7 @@ def model(net: Any, n_features: int, n_classes: int = 3, *, name: str = "model")
     if not isinstance(net, nn.Module):
         return fail(f"`{name}` is a {type(net).__name__}, not a torch.nn.Module")
     example = torch.randn(8, n_features, generator=torch.Generator().manual_seed(0))
-    output, problem = call_learner(_forward, name, net, example)
+    output, problem = call_model(net, name, example)
     if problem is not None:
         if "mat1 and mat2" in problem.message:
             return fail(f"the first layer's in_features must be {n_features}, one per feature")
@@ -362,44 +360,17 @@ def loss_and_optimizer(loss_fn: Any, optimizer: Any, net: Any) -> CheckResult:
     return passed(f"CrossEntropyLoss and {type(optimizer).__name__} over the model's parameters")
 
 
-class _Probe(nn.Module):
-    """A tiny classifier that records how it was called."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(2, 3)
-        with torch.no_grad():
-            self.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
-            self.linear.bias.zero_()
-        self.calls: list[tuple[bool, bool]] = []
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.calls.append((self.training, torch.is_grad_enabled()))
-        return self.linear(x)  # type: ignore[no-any-return]
-
-
-class _CountingSGD(torch.optim.SGD):
-    """SGD that counts its steps and gradient resets."""
-
-    def __init__(self, params: Any, lr: float) -> None:
-        super().__init__(params, lr=lr)
-        self.steps = 0
-        self.zero_grads = 0
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.zero_grads += 1
-        super().zero_grad(set_to_none)
-
-    def step(self, closure: Any = None) -> Any:
-        self.steps += 1
-        return super().step(closure)
+def _probe_net() -> nn.Linear:
+    """Return a tiny classifier of two features into three classes, with fixed weights."""
+    net = nn.Linear(2, 3)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        net.bias.zero_()
+    return net
 
 
 def _probe_batches() -> list[tuple[Tensor, Tensor]]:
-    g = torch.Generator().manual_seed(2)
-    return [
-        (torch.randn(5, 2, generator=g), torch.randint(0, 3, (5,), generator=g)) for _ in range(3)
-    ]
+    return probe_batches((2,), seed=2)
 
 
 def train_function(train_epoch: Any) -> CheckResult:
@@ -415,44 +386,9 @@ def train_function(train_epoch: Any) -> CheckResult:
     -------
     CheckResult
     """
-    stub = not_done(train_epoch, "train_epoch")
-    if stub is not None:
-        return stub
-    probe = _Probe().eval()  # the function must switch it to training mode
-    optimizer = _CountingSGD(probe.parameters(), lr=0.1)
-    before = probe.linear.weight.detach().clone()
-    batches = _probe_batches()
-    value, problem = call_learner(
-        train_epoch, "train_epoch", probe, batches, nn.CrossEntropyLoss(), optimizer, _CPU
+    return check_train_epoch(
+        train_epoch, _probe_net(), _probe_batches(), one_forward_per_batch=True
     )
-    if problem is not None:
-        return problem
-    if len(probe.calls) != len(batches):
-        return fail(
-            f"`train_epoch` ran the model {len(probe.calls)} times on {len(batches)} batches: "
-            "one forward pass per batch"
-        )
-    if not all(training for training, _ in probe.calls):
-        return fail("`train_epoch` left the model in evaluation mode: call model.train() first")
-    if optimizer.steps != len(batches) or torch.equal(before, probe.linear.weight):
-        return fail(
-            f"`train_epoch` called optimizer.step() {optimizer.steps} times on {len(batches)} "
-            "batches: call it once per batch, after loss.backward()"
-        )
-    if optimizer.zero_grads < len(batches):
-        return fail(
-            "`train_epoch` does not call optimizer.zero_grad() before every backward pass, "
-            "so gradients add up from batch to batch"
-        )
-    if isinstance(value, Tensor) and value.requires_grad:
-        return fail("`train_epoch` returns a tensor that tracks gradients: return loss.item()")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return fail(f"`train_epoch` should return the mean loss as a number, got {value!r}")
-    if not math.isfinite(number) or number <= 0:
-        return fail(f"`train_epoch` returned {number}; expected the (positive) mean loss")
-    return passed("`train_epoch` trains: train mode, zero_grad, forward, loss, backward, step")
 
 
 def validate_function(validate: Any) -> CheckResult:
@@ -471,43 +407,27 @@ def validate_function(validate: Any) -> CheckResult:
     stub = not_done(validate, "validate")
     if stub is not None:
         return stub
-    probe = _Probe().train()  # the function must switch it to evaluation mode
+    probe = RecordingModel(_probe_net()).train()  # the function must switch it to eval mode
     batches = _probe_batches()
-    before = probe.linear.weight.detach().clone()
+    before = probe.output_weight().detach().clone()
     result, problem = call_learner(
         validate, "validate", probe, batches, nn.CrossEntropyLoss(), _CPU
     )
     if problem is not None:
         return problem
-    if not probe.calls:
-        return fail("`validate` never ran the model on the batches")
-    if any(training for training, _ in probe.calls):
-        return fail(
-            "`validate` ran the model in training mode: call model.eval() first, or batch norm "
-            "and dropout behave as in training and the scores are wrong"
-        )
-    if any(grad for _, grad in probe.calls):
-        return fail(
-            "`validate` tracks gradients it never uses: wrap the loop in `with torch.no_grad():`"
-        )
-    if not torch.equal(before, probe.linear.weight):
+    problem = eval_problem(probe, "validate")
+    if problem is not None:
+        return problem
+    if not torch.equal(before, probe.output_weight()):
         return fail("`validate` changed the weights: it must not call optimizer.step()")
     if not isinstance(result, tuple) or len(result) != 2:
         return fail(f"`validate` should return (mean loss, accuracy), got {result!r}")
-    inputs = torch.cat([x for x, _ in batches])
-    targets = torch.cat([y for _, y in batches])
-    with torch.no_grad():
-        logits = probe.linear(inputs)
+    logits, targets = probe_outputs(probe, batches)
     want_loss = float(nn.functional.cross_entropy(logits, targets))
-    want_accuracy = float((logits.argmax(dim=1) == targets).float().mean())
     loss, accuracy_ = (float(v) for v in result)
-    if abs(accuracy_ - 100 * want_accuracy) < 1e-4 and want_accuracy > 0:
-        return fail("`validate` returns accuracy in percent: return a fraction between 0 and 1")
-    if abs(accuracy_ - want_accuracy) > 1e-4:
-        return fail(
-            f"`validate` gave accuracy {accuracy_:.4g}, expected {want_accuracy:.4g}: count "
-            "outputs.argmax(dim=1) == targets over all birds, divide by the number of birds"
-        )
+    problem = accuracy_problem(accuracy_, logits, targets, name="validate", items="birds")
+    if problem is not None:
+        return problem
     if abs(loss - want_loss) > 1e-4:
         return fail(
             f"`validate` gave mean loss {loss:.4g}, expected {want_loss:.4g}: weight each "

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from practicaltorch.checks import (
     CheckResult,
     call_learner,
+    call_model,
     check_close,
     check_decreasing,
     check_metric,
@@ -249,13 +250,7 @@ def model(net: Any, n_features: int, *, name: str = "model") -> CheckResult:
     if not isinstance(net, nn.Module):
         return fail(f"`{name}` is a {type(net).__name__}, not a torch.nn.Module")
     example = torch.randn(8, n_features, generator=torch.Generator().manual_seed(0))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            output, problem = call_learner(net, name, example)
-    finally:
-        net.train(was_training)
+    output, problem = call_model(net, name, example)
     if problem is not None:
         if "mat1 and mat2" in problem.message:
             return fail(f"the first layer's in_features must be {n_features}, one per input")

@@ -7,7 +7,6 @@ line (a pass or a hint about the likely mistake) and returns a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,12 +16,21 @@ from torch import Tensor, nn
 
 from practicaltorch.checks import (
     CheckResult,
-    _call,
+    call_learner,
+    call_model,
     check_decreasing,
     check_metric,
     fail,
     not_done,
     passed,
+)
+from practicaltorch.checks.probes import (
+    RecordingModel,
+    accuracy_problem,
+    check_train_epoch,
+    eval_problem,
+    probe_batches,
+    probe_outputs,
 )
 from practicaltorch.data.mnist import MNIST_MEAN, MNIST_STD
 
@@ -113,7 +121,7 @@ def _stats(data: Any, count: int, name: str) -> tuple[Tensor | None, CheckResult
     """Stack the first ``count`` images of a dataset, checking each item's form."""
     images = []
     for index in range(count):
-        item, problem = _call(data.__getitem__, f"{name}[{index}]", index)
+        item, problem = call_learner(data.__getitem__, f"{name}[{index}]", index)
         if problem is not None:
             if "Normalize" in problem.message or "tensor" in problem.message.lower():
                 return None, fail(
@@ -211,7 +219,7 @@ def augmentation(transform: Any, *, name: str = "augment") -> CheckResult:
     torch.manual_seed(0)
     outputs = []
     for _ in range(6):
-        out, problem = _call(transform, name, probe)
+        out, problem = call_learner(transform, name, probe)
         if problem is not None:
             if "pil" in problem.message.lower() or "tensor" in problem.message.lower():
                 return fail(
@@ -309,7 +317,7 @@ def conv_output_size(function: Any) -> CheckResult:
         layer = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)
         with torch.no_grad():
             want = int(layer(torch.zeros(1, 1, size, size)).shape[-1])
-        got, problem = _call(function, "conv_output_size", size, kernel, stride, padding)
+        got, problem = call_learner(function, "conv_output_size", size, kernel, stride, padding)
         if problem is not None:
             return problem
         call = f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding})"
@@ -331,16 +339,6 @@ def conv_output_size(function: Any) -> CheckResult:
             hint = "floor((size + 2 * padding - kernel_size) / stride) + 1"
         return fail(f"{call} returned {got}, PyTorch gives {want}: {hint}")
     return passed("`conv_output_size` agrees with nn.Conv2d on every case tried")
-
-
-def _forward(net: nn.Module, example: Tensor) -> Any:
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            return net(example)
-    finally:
-        net.train(was_training)
 
 
 def model(
@@ -371,7 +369,7 @@ def model(
     if not isinstance(net, nn.Module):
         return fail(f"`{name}` is a {type(net).__name__}, not a torch.nn.Module")
     example = torch.randn(8, *_SHAPE, generator=torch.Generator().manual_seed(0)).to(device)
-    output, problem = _call(_forward, name, net, example)
+    output, problem = call_model(net, name, example)
     if problem is not None:
         if "mat1 and mat2" in problem.message:
             return fail(
@@ -403,50 +401,18 @@ def model(
     return passed(f"`{name}` maps (N, 1, 28, 28) images to (N, {n_classes}); {count} parameters")
 
 
-class _Probe(nn.Module):
-    """A tiny convolutional classifier that records how it was called."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(0)
-        self.conv = nn.Conv2d(1, 2, 3, padding=1)
-        self.linear = nn.Linear(2 * 4 * 4, 3)
-        with torch.no_grad():
-            for parameter in self.parameters():
-                parameter.copy_(0.3 * torch.randn(parameter.shape, generator=generator))
-        self.calls: list[tuple[bool, bool]] = []
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.calls.append((self.training, torch.is_grad_enabled()))
-        return self.linear(torch.relu(self.conv(x)).flatten(1))  # type: ignore[no-any-return]
-
-
-class _CountingSGD(torch.optim.SGD):
-    """SGD that counts its steps and gradient resets."""
-
-    def __init__(self, params: Any, lr: float) -> None:
-        super().__init__(params, lr=lr)
-        self.steps = 0
-        self.zero_grads = 0
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.zero_grads += 1
-        super().zero_grad(set_to_none)
-
-    def step(self, closure: Any = None) -> Any:
-        self.steps += 1
-        return super().step(closure)
+def _probe_net() -> nn.Sequential:
+    """Return a tiny convolutional classifier of 4x4 images into three classes."""
+    generator = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(0.3 * torch.randn(parameter.shape, generator=generator))
+    return net
 
 
 def _probe_batches() -> list[tuple[Tensor, Tensor]]:
-    generator = torch.Generator().manual_seed(1)
-    return [
-        (
-            torch.randn(5, 1, 4, 4, generator=generator),
-            torch.randint(0, 3, (5,), generator=generator),
-        )
-        for _ in range(3)
-    ]
+    return probe_batches((1, 4, 4), seed=1)
 
 
 def train_function(train_epoch: Any) -> CheckResult:
@@ -461,41 +427,7 @@ def train_function(train_epoch: Any) -> CheckResult:
     -------
     CheckResult
     """
-    stub = not_done(train_epoch, "train_epoch")
-    if stub is not None:
-        return stub
-    probe = _Probe().eval()  # the function must switch it to training mode
-    batches = _probe_batches()
-    optimizer = _CountingSGD(probe.parameters(), lr=0.1)
-    before = probe.linear.weight.detach().clone()
-    value, problem = _call(
-        train_epoch, "train_epoch", probe, batches, nn.CrossEntropyLoss(), optimizer, _CPU
-    )
-    if problem is not None:
-        return problem
-    if not probe.calls:
-        return fail("`train_epoch` never ran the model on the batches")
-    if not all(training for training, _ in probe.calls):
-        return fail("`train_epoch` ran the model in evaluation mode: call model.train() first")
-    if optimizer.steps != len(batches) or torch.equal(before, probe.linear.weight):
-        return fail(
-            f"`train_epoch` called optimizer.step() {optimizer.steps} times for {len(batches)} "
-            "batches: once per batch, after loss.backward()"
-        )
-    if optimizer.zero_grads < len(batches):
-        return fail(
-            "`train_epoch` does not call optimizer.zero_grad() for every batch, so gradients "
-            "pile up from batch to batch"
-        )
-    if isinstance(value, Tensor) and value.requires_grad:
-        return fail("`train_epoch` returns a tensor that tracks gradients: use loss.item()")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return fail(f"`train_epoch` should return the mean loss as a number, got {value!r}")
-    if not math.isfinite(number) or number <= 0:
-        return fail(f"`train_epoch` returned {number}; expected the (positive) mean loss")
-    return passed("`train_epoch` trains: train mode, zero_grad, forward, loss, backward, step")
+    return check_train_epoch(train_epoch, _probe_net(), _probe_batches())
 
 
 def accuracy_function(accuracy: Any) -> CheckResult:
@@ -513,35 +445,22 @@ def accuracy_function(accuracy: Any) -> CheckResult:
     stub = not_done(accuracy, "accuracy")
     if stub is not None:
         return stub
-    probe = _Probe().train()  # the function must switch it to evaluation mode
+    probe = RecordingModel(_probe_net()).train()  # the function must switch it to eval mode
     batches = _probe_batches()
-    value, problem = _call(accuracy, "accuracy", probe, batches, _CPU)
+    value, problem = call_learner(accuracy, "accuracy", probe, batches, _CPU)
     if problem is not None:
         return problem
-    if not probe.calls:
-        return fail("`accuracy` never ran the model on the batches")
-    if any(training for training, _ in probe.calls):
-        return fail(
-            "`accuracy` ran the model in training mode: call model.eval() first (batch norm "
-            "and dropout behave differently while training)"
-        )
-    if any(grad for _, grad in probe.calls):
-        return fail("`accuracy` tracks gradients it never uses: wrap it in `with torch.no_grad():`")
-    inputs = torch.cat([x for x, _ in batches])
-    targets = torch.cat([y for _, y in batches])
-    with torch.no_grad():
-        want = float((probe(inputs).argmax(dim=1) == targets).float().mean())
+    problem = eval_problem(probe, "accuracy")
+    if problem is not None:
+        return problem
     try:
         got = float(value)
     except (TypeError, ValueError):
         return fail(f"`accuracy` should return a number, got {value!r}")
-    if want > 0 and abs(got - 100 * want) < 1e-4:
-        return fail("`accuracy` returns a percentage: return a fraction between 0 and 1")
-    if abs(got - want) > 1e-4:
-        return fail(
-            f"`accuracy` gave {got:.4g}, expected {want:.4g}: count outputs.argmax(dim=1) == "
-            "targets over all batches and divide by the number of images"
-        )
+    logits, targets = probe_outputs(probe, batches)
+    problem = accuracy_problem(got, logits, targets, name="accuracy", items="images")
+    if problem is not None:
+        return problem
     return passed("`accuracy` evaluates: eval mode, no gradients, the right fraction")
 
 
@@ -580,7 +499,7 @@ def fast_batches(
         return fail("`fast_train` does not shuffle: pass shuffle=True for training")
     # Reading a batch draws a shuffled order; restore it so checking changes nothing.
     state = batches.state_dict() if hasattr(batches, "state_dict") else None
-    batch, problem = _call(lambda b: next(iter(b)), "next(iter(fast_train))", batches)
+    batch, problem = call_learner(lambda b: next(iter(b)), "next(iter(fast_train))", batches)
     if state is not None and hasattr(batches, "load_state_dict"):
         batches.load_state_dict(state)
     if problem is not None:
@@ -752,7 +671,7 @@ def prepare_function(
     if stub is not None:
         return stub
     array = _probe_digit()
-    out, problem = _call(prepare, name, array.copy())
+    out, problem = call_learner(prepare, name, array.copy())
     if problem is not None:
         return problem
     if not isinstance(out, Tensor):

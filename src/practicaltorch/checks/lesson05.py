@@ -14,7 +14,8 @@ from torch import Tensor, nn
 
 from practicaltorch.checks import (
     CheckResult,
-    _call,
+    call_learner,
+    call_model,
     check_decreasing,
     check_metric,
     fail,
@@ -167,13 +168,7 @@ def transfer_net(net: Any, pretrained: Any, *, outputs: int = 4) -> CheckResult:
         )
     parameter = next(net.parameters())
     example = torch.zeros(2, 3, 64, 64, device=parameter.device)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            output, problem = _call(net, "transfer_net", example)
-    finally:
-        net.train(was_training)
+    output, problem = call_model(net, "transfer_net", example)
     if problem is not None:
         return problem
     if not isinstance(output, Tensor) or tuple(output.shape) != (2, outputs):
@@ -201,7 +196,7 @@ def imagenet_inputs(function: Any, *, size: int = 128) -> CheckResult:
     if stub is not None:
         return stub
     images, _ = ellipse_tensors(2, size, seed=99)
-    out, problem = _call(function, "imagenet_inputs", images.clone())
+    out, problem = call_learner(function, "imagenet_inputs", images.clone())
     if problem is not None:
         if "avg_pool2d" in problem.message or "Byte" in problem.message:
             return fail(problem.message + ". Convert to float first: images.float() / 255")
@@ -256,7 +251,7 @@ def coordinates(function: Any) -> CheckResult:
     if stub is not None:
         return stub
     images = torch.rand(2, 3, 16, 12, generator=torch.Generator().manual_seed(0))
-    out, problem = _call(function, "add_coordinates", images.clone())
+    out, problem = call_learner(function, "add_coordinates", images.clone())
     if problem is not None:
         return problem
     if not isinstance(out, Tensor):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, _call, fail, not_done, passed
+from practicaltorch.checks import CheckResult, call_learner, fail, not_done, passed
 
 __all__ = ["checkpoint", "deployment", "from_fortran", "restored", "resumed", "verified"]
 
@@ -140,7 +140,7 @@ def restored(model: Any, original: nn.Module, inputs: Tensor) -> CheckResult:
         want = _outputs(original, inputs)
     finally:
         original.train(was_training)
-    got, problem = _call(_outputs, "restored", model, inputs)
+    got, problem = call_learner(_outputs, "restored", model, inputs)
     if problem is not None:
         return problem
     if not isinstance(got, Tensor) or got.shape != want.shape:
@@ -268,7 +268,7 @@ def from_fortran(function: Any) -> CheckResult:
     want = torch.arange(n_samples * n_features, dtype=torch.float32).reshape(n_samples, -1)
     fortran = np.asfortranarray(want.numpy().T)  # x(n_features, n_samples), column-major
     buffer = fortran.tobytes(order="F")
-    got, problem = _call(function, "from_fortran", buffer, n_features, n_samples)
+    got, problem = call_learner(function, "from_fortran", buffer, n_features, n_samples)
     if problem is not None:
         return problem
     if isinstance(got, np.ndarray):

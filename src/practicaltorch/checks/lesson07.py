@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, _call, fail, not_done, passed
+from practicaltorch.checks import CheckResult, call_learner, fail, not_done, passed
 from practicaltorch.training.callbacks import EarlyStopping
 from practicaltorch.training.loop import History, evaluate
 
@@ -157,7 +157,7 @@ def _learning_rates(
     """Run the learner's scheduler on a dummy optimiser; return the rate used per batch."""
     weight = nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([weight], lr=0.1)
-    scheduler, problem = _call(make, "make_scheduler", kind, optimizer, epochs, steps)
+    scheduler, problem = call_learner(make, "make_scheduler", kind, optimizer, epochs, steps)
     if problem is not None:
         return None, problem
     if not isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
@@ -266,7 +266,7 @@ def shift(function: Any, *, background: float, max_shift: int = 2) -> CheckResul
     images = _probe_digits(background)
     original = images.clone()
     generator = torch.Generator().manual_seed(0)
-    out, problem = _call(function, "shift_images", images, max_shift, generator)
+    out, problem = call_learner(function, "shift_images", images, max_shift, generator)
     if problem is not None:
         return problem
     if not torch.equal(images, original):
@@ -322,7 +322,7 @@ def parameters(function: Any) -> CheckResult:
     if stub is not None:
         return stub
     probe = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
-    got, problem = _call(function, "count_parameters", probe)
+    got, problem = call_learner(function, "count_parameters", probe)
     if problem is not None:
         return problem
     want = 784 * 16 + 16 + 16 * 10 + 10

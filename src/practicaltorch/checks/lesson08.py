@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, _call, fail, not_done, passed
+from practicaltorch.checks import CheckResult, call_learner, fail, not_done, passed
 
 __all__ = ["channels_last", "launch_command", "matches", "train_step", "world_size"]
 
@@ -58,7 +58,7 @@ def train_step(function: Any) -> CheckResult:
     for parameter in probe.parameters():  # stale gradients that zero_grad must clear
         parameter.grad = torch.full_like(parameter, 100.0)
     before = probe.linear.weight.detach().clone()
-    loss, problem = _call(
+    loss, problem = call_learner(
         function, "train_step", probe, inputs, targets, nn.CrossEntropyLoss(), optimizer, _CPU
     )
     if problem is not None:
@@ -107,7 +107,7 @@ def channels_last(function: Any) -> CheckResult:
         return stub
     model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU())
     images = torch.randn(3, 2, 8, 8)
-    result, problem = _call(function, "to_channels_last", model, images)
+    result, problem = call_learner(function, "to_channels_last", model, images)
     if problem is not None:
         return problem
     if not isinstance(result, tuple) or len(result) != 2:
