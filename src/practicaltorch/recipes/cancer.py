@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from torch import nn
@@ -77,8 +77,8 @@ def run(
     """
     seed_everything(config.seed)
     device = pick_device(config.device)
-    settings = MLPSettings(**asdict(config.mlp))
-    settings.epochs = config.epochs or (3 if config.quick else config.mlp.epochs)
+    default_epochs = 3 if config.quick else config.mlp.epochs
+    settings = replace(config.mlp, epochs=config.epochs or default_epochs)
 
     train_set = BreastCancer(train=True, split_seed=config.split_seed)
     valid_set = BreastCancer(train=False, split_seed=config.split_seed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -78,8 +78,8 @@ def run(
     """
     seed_everything(config.seed)
     device = pick_device(config.device)
-    settings = MLPSettings(**{**asdict(config.mlp)})
-    settings.epochs = config.epochs or (5 if config.quick else config.mlp.epochs)
+    default_epochs = 5 if config.quick else config.mlp.epochs
+    settings = replace(config.mlp, epochs=config.epochs or default_epochs)
 
     train_set = Penguins(train=True, features=config.features)
     valid_set = Penguins(train=False, features=config.features)
