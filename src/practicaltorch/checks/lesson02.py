@@ -409,7 +409,7 @@ def validate_function(validate: Any) -> CheckResult:
         return stub
     probe = RecordingModel(_probe_net()).train()  # the function must switch it to eval mode
     batches = _probe_batches()
-    before = probe.output_weight().detach().clone()
+    before = [p.detach().clone() for p in probe.parameters()]
     result, problem = call_learner(
         validate, "validate", probe, batches, nn.CrossEntropyLoss(), _CPU
     )
@@ -418,7 +418,7 @@ def validate_function(validate: Any) -> CheckResult:
     problem = eval_problem(probe, "validate")
     if problem is not None:
         return problem
-    if not torch.equal(before, probe.output_weight()):
+    if not all(torch.equal(a, b) for a, b in zip(before, probe.parameters())):
         return fail("`validate` changed the weights: it must not call optimizer.step()")
     if not isinstance(result, tuple) or len(result) != 2:
         return fail(f"`validate` should return (mean loss, accuracy), got {result!r}")
