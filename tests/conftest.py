@@ -47,3 +47,21 @@ def cli_threads() -> None:
     """Choose CPU threads as the CLI does: one on a 2-core machine, much faster there."""
     configure_threads()
     assert torch.get_num_threads() >= 1
+
+
+@pytest.fixture(scope="session")
+def ftorch() -> Path:
+    """Install prefix of FTorch built against the installed torch (built once, then cached).
+
+    Build a project that uses it with ``tests.native.ftorch.build_cmake_project``. Skips
+    with the reason when FTorch cannot be built here; under ``CI=true`` that is a failure.
+    """
+    from tests.native.ftorch import FTorchUnavailable, ftorch_prefix
+
+    try:
+        return ftorch_prefix()
+    except FTorchUnavailable as error:
+        reason = f"FTorch unavailable: {error}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason} (CI must build it: .ci/run runs python -m tests.native.ftorch)")
+        pytest.skip(reason)
