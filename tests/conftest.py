@@ -56,11 +56,11 @@ def ftorch() -> Path:
     Build a project that uses it with ``tests.native.ftorch.build_cmake_project``. Skips
     with the reason when FTorch cannot be built here; under ``CI=true`` that is a failure.
     """
-    from tests.native.ftorch import FTorchUnavailable, ftorch_prefix
+    from tests.native.ftorch import FTorchUnavailableError, ftorch_prefix
 
     try:
         return ftorch_prefix()
-    except FTorchUnavailable as error:
+    except FTorchUnavailableError as error:
         reason = f"FTorch unavailable: {error}"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"{reason} (CI must build it: .ci/run runs python -m tests.native.ftorch)")

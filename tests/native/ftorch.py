@@ -68,7 +68,7 @@ COMPLETE = ".complete"
 BUILD_INFO = "build.json"
 
 
-class FTorchUnavailable(RuntimeError):
+class FTorchUnavailableError(RuntimeError):
     """FTorch cannot be built here (no sources, no compiler, no CMake): a reason to skip."""
 
 
@@ -84,9 +84,7 @@ def source_dir() -> Path:
 
 def cache_root() -> Path:
     """Return the folder that holds cached FTorch builds."""
-    env = os.environ.get("PRACTICALTORCH_FTORCH_CACHE") or os.environ.get(
-        "PRACTICALTORCH_CI_CACHE"
-    )
+    env = os.environ.get("PRACTICALTORCH_FTORCH_CACHE") or os.environ.get("PRACTICALTORCH_CI_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "practicaltorch-ci"
 
 
@@ -222,14 +220,14 @@ def ftorch_prefix(*, log: bool = False) -> Path:
 
     Raises
     ------
-    FTorchUnavailable
+    FTorchUnavailableError
         If there are no FTorch sources, compilers or CMake here.
     CMakeError
         If the build itself fails (the message holds the compiler's output).
     """
     reason = unavailable_reason()
     if reason:
-        raise FTorchUnavailable(reason)
+        raise FTorchUnavailableError(reason)
     root = cache_root()
     prefix = root / cache_key()
     if (prefix / COMPLETE).is_file():
@@ -309,7 +307,7 @@ def main() -> int:
     """Build FTorch if needed and print where it is: ``python -m tests.native.ftorch``."""
     try:
         prefix = ftorch_prefix(log=True)
-    except FTorchUnavailable as error:
+    except FTorchUnavailableError as error:
         print(f"FTorch unavailable: {error}", file=sys.stderr)
         return 1
     except CMakeError as error:
