@@ -5,8 +5,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from practicaltorch import notebooks
-from practicaltorch.cli import main
+from authoring import notebooks
+from authoring.cli import main
+from practicaltorch.cli import main as practicaltorch_main
 
 LESSON = """# %% [markdown]
 # # A tiny lesson
@@ -104,6 +105,27 @@ def test_cli_build_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "is missing" in capsys.readouterr().err
     assert main(["notebooks", "build", "--course", str(course)]) == 0
     assert main(["notebooks", "build", "--check", "--course", str(course)]) == 0
+
+
+def test_practicaltorch_notebooks_forwards_to_the_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    course = make_course(tmp_path)
+    assert practicaltorch_main(["notebooks", "build", "--course", str(course)]) == 0
+    assert "2 notebook(s) written" in capsys.readouterr().out
+    assert practicaltorch_main(["notebooks", "build", "--check", "--course", str(course)]) == 0
+
+
+def test_practicaltorch_notebooks_outside_a_checkout_says_how_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from practicaltorch import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "__file__", str(tmp_path / "site-packages" / "p" / "cli.py"))
+    assert practicaltorch_main(["notebooks", "build"]) == 2
+    err = capsys.readouterr().err
+    assert "from a checkout" in err and "python -m authoring notebooks" in err
 
 
 def test_readme_lesson_table_is_generated_and_checked(tmp_path: Path) -> None:

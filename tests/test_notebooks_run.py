@@ -12,7 +12,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from practicaltorch.executed import EXECUTED_DIR, save_executed
 from tests.conftest import REPO
 
 nbclient = pytest.importorskip("nbclient")
@@ -22,18 +21,10 @@ COURSE = REPO / "course"
 LESSONS = sorted(p.stem for p in (COURSE / "lessons").glob("[0-9][0-9]_*.py"))
 CELL_TIMEOUT = 900  # seconds; generous for a loaded 2-core CI machine
 STUB = "raise NotImplementedError()"
-EXECUTED = REPO / EXECUTED_DIR
 
 
-def run_until_error(
-    path: Path, keep: Path | None = None
-) -> tuple[int | None, CellExecutionError | None]:
-    """Execute a notebook cell by cell; return the index and error of the first failure.
-
-    With ``keep``, a notebook that ran to the end is saved there with its outputs,
-    stamped with the SHA-256 of the notebook it came from, so the website build can
-    reuse it instead of running it again (see ``practicaltorch.executed``).
-    """
+def run_until_error(path: Path) -> tuple[int | None, CellExecutionError | None]:
+    """Execute a notebook cell by cell; return the index and error of the first failure."""
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         notebook,
@@ -53,15 +44,13 @@ def run_until_error(
                     return index, error
     finally:
         print(f"{path.relative_to(REPO)}: {time.perf_counter() - start:.1f} s")
-    if keep is not None:
-        save_executed(notebook, path, keep)
     return None, None
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_runs_and_reaches_its_bar(lesson: str) -> None:
-    index, error = run_until_error(COURSE / "solutions" / f"{lesson}.ipynb", EXECUTED)
+    index, error = run_until_error(COURSE / "solutions" / f"{lesson}.ipynb")
     assert error is None, f"solution cell {index} failed:\n{error}"
 
 

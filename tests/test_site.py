@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from practicaltorch import site
+from authoring import site
 from tests.conftest import REPO
 
 CHROMIUM = os.environ.get("PRACTICALTORCH_CHROMIUM", "/usr/bin/chromium")
@@ -116,7 +116,7 @@ def test_broken_internal_link_fails_the_build(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the whole site once; solutions are executed unless the notebook tests did."""
+    """Build the whole site once, reusing the site build's own cache of executed solutions."""
     _require_tools()
     prebuilt = os.environ.get("PRACTICALTORCH_SITE_DIR")  # test a site built earlier
     if prebuilt:
@@ -291,3 +291,27 @@ def _tidy_screenshots() -> Iterator[None]:
     yield
     if SCREENSHOTS.exists() and not any(SCREENSHOTS.iterdir()):
         shutil.rmtree(SCREENSHOTS)
+
+
+def test_executed_cache_is_keyed_on_the_notebook_and_the_library(tmp_path: Path) -> None:
+    import nbformat
+
+    from authoring import executed
+
+    source = tmp_path / "00_lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), source)
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "a.py").write_text("x = 1\n")
+    cache = tmp_path / "cache"
+    key = executed.cache_key(source, library)
+    ran = nbformat.read(source, as_version=4)
+    ran.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"})]
+    executed.save_executed(ran, source, cache, key)
+    assert executed.load_executed(source, cache, key) is not None
+    (library / "a.py").write_text("x = 2\n")
+    assert executed.load_executed(source, cache, executed.cache_key(source, library)) is None
+    source.write_text(source.read_text().replace("1 + 1", "1 + 2"))
+    assert executed.load_executed(source, cache, executed.cache_key(source)) is None
+    (cache / source.name).write_text("{not json")
+    assert executed.load_executed(source, cache, key) is None

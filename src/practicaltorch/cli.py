@@ -140,26 +140,6 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notebooks(args: argparse.Namespace) -> int:
-    from practicaltorch import notebooks
-
-    course = Path(args.course) if args.course else notebooks.find_course()
-    if args.check:
-        problems = notebooks.check(course)
-        for problem in problems:
-            print(f"- {problem}", file=sys.stderr)
-        if problems:
-            print(f"{len(problems)} problem(s) in {course}", file=sys.stderr)
-            return 1
-        print(f"all notebooks in {course} are up to date")
-        return 0
-    written = notebooks.build(course, args.only)
-    for path in written:
-        print(f"wrote {path}")
-    print(f"{len(written)} notebook(s) written; the rest were already up to date")
-    return 0
-
-
 def _export(args: argparse.Namespace) -> int:
     import warnings
 
@@ -173,31 +153,48 @@ def _export(args: argparse.Namespace) -> int:
     return 0 if verify(result.out_dir, log=print).passed else 1
 
 
-def _site(args: argparse.Namespace) -> int:
-    from practicaltorch import site
+AUTHORING_COMMANDS = ("notebooks", "site")
+"""Commands run by the authoring tools of a checkout (``python -m authoring``)."""
 
-    root = Path(args.repo).resolve() if args.repo else site_root()
-    try:
-        out = site.build(
-            root, Path(args.out) if args.out else None, execute=not args.no_execute, log=print
-        )
-    except site.SiteBuildError as error:
-        print(f"practicaltorch site build: {error}", file=sys.stderr)
-        return 1
-    print(f"site and slide decks written to {out}")
-    return 0
+_NO_CHECKOUT = (
+    "`practicaltorch {command}` is an authoring tool for instructors: it runs from a checkout "
+    "of the course repository, not from an installed package. Clone the repository, then "
+    'run `pip install -e ".[dev,site]"` and `python -m authoring {command} ...` in it.'
+)
 
 
-def site_root() -> Path:
-    """Return the checkout holding mkdocs.yml, searching upwards from the working directory."""
+def _checkout() -> Path | None:
+    """Return the repository checkout holding the authoring tools, if there is one."""
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "mkdocs.yml").is_file() and (folder / "slides").is_dir():
+    installed = Path(__file__).resolve().parents[2]  # the checkout, for an editable install
+    for folder in (here, *here.parents, installed):
+        if (folder / "authoring" / "__main__.py").is_file() and (
+            folder / "pyproject.toml"
+        ).is_file():
             return folder
-    raise FileNotFoundError(
-        f"no mkdocs.yml with a slides/ folder in {here} or above; run this from a checkout "
-        "of the practicaltorch repository, or pass --repo PATH"
-    )
+    return None
+
+
+def _authoring(argv: Sequence[str]) -> int:
+    """Forward ``notebooks`` and ``site`` to the checkout's ``python -m authoring``."""
+    command = argv[0]
+    checkout = _checkout()
+    if checkout is None:
+        print(_NO_CHECKOUT.format(command=command), file=sys.stderr)
+        return 2
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        from authoring.cli import main as authoring_main
+
+        return authoring_main(argv, prog="practicaltorch")
+    except ModuleNotFoundError as error:
+        print(
+            f"practicaltorch {command}: the authoring tools need {error.name}: "
+            f'run `pip install -e ".[dev,site]"` in {checkout}',
+            file=sys.stderr,
+        )
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,44 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process check")
     export.set_defaults(handler=_export)
 
-    site_parser = commands.add_parser(
-        "site",
-        help="render both slide decks and the course website as static files",
-        description="Render the slide decks and the website (with executed solutions) into one "
-        "folder that works with no network; any broken link or failing notebook fails the build.",
-    )
-    site_parser.add_argument("action", choices=["build"], help="what to do")
-    site_parser.add_argument("--out", default=None, help="output folder (default: build/site)")
-    site_parser.add_argument("--repo", default=None, help="the checkout (default: found)")
-    site_parser.add_argument(
-        "--no-execute",
-        action="store_true",
-        help="a quick preview: do not run solutions that have no current executed copy",
-    )
-    site_parser.set_defaults(handler=_site)
-
-    notebooks = commands.add_parser(
-        "notebooks",
-        help="generate exercise and solution notebooks from the lesson sources",
-        description="Generate course/exercises and course/solutions from course/lessons.",
-    )
-    notebooks.add_argument("action", choices=["build"], help="what to do")
-    notebooks.add_argument(
-        "--check",
-        action="store_true",
-        help="change nothing; exit 1 if a notebook is stale or a marker is wrong",
-    )
-    notebooks.add_argument("--course", default=None, help="the course folder (default: found)")
-    notebooks.add_argument(
-        "--only", default=None, metavar="PREFIX", help="build only lessons starting with this"
-    )
-    notebooks.set_defaults(handler=_notebooks)
+    for command, what in (
+        ("notebooks", "generate the lesson notebooks"),
+        ("site", "build the website and slide decks"),
+    ):
+        commands.add_parser(
+            command,
+            help=f"{what} (authoring tool: from a checkout; see `practicaltorch {command} --help`)",
+            add_help=False,
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in AUTHORING_COMMANDS:
+        return _authoring(arguments)
+    args = build_parser().parse_args(arguments)
     try:
         status: int = args.handler(args)
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ Examples
 --------
 From a checkout, after ``npm ci --prefix slides``::
 
-    practicaltorch site build            # writes build/site/index.html
+    python -m authoring site build       # writes build/site/index.html
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from practicaltorch.executed import EXECUTED_DIR, load_executed
+from authoring.executed import CACHE_DIR, cache_key, load_executed, save_executed
 
 __all__ = [
     "DECKS",
@@ -130,7 +130,7 @@ def find_lessons(repo_root: Path) -> list[Lesson]:
         if not exercise.is_file():
             raise SiteBuildError(
                 f"{solution} has no exercise notebook {exercise}; "
-                "run `practicaltorch notebooks build`"
+                "run `python -m authoring notebooks build`"
             )
         notebook = nbformat.read(solution, as_version=4)
         lessons.append(Lesson(solution.stem, _title(notebook, solution.stem), solution, exercise))
@@ -309,11 +309,13 @@ def execute_notebook(path: Path) -> NotebookNode:
     return notebook
 
 
-def solution_page(lesson: Lesson, repo_root: Path, *, execute: bool) -> tuple[NotebookNode, str]:
+def solution_page(
+    lesson: Lesson, repo_root: Path, *, execute: bool, cache_dir: Path | None
+) -> tuple[NotebookNode, str]:
     """Return the notebook to show for a lesson's worked solution, and how it was obtained.
 
-    A current executed copy saved by the notebook tests (``build/executed``) is used
-    if there is one. Otherwise the solution is executed, or, with ``execute=False``,
+    A current executed copy in the site build's own cache is used if there is one.
+    Otherwise the solution is executed (and cached), or, with ``execute=False``,
     shown without outputs.
 
     Parameters
@@ -324,6 +326,9 @@ def solution_page(lesson: Lesson, repo_root: Path, *, execute: bool) -> tuple[No
         The repository checkout.
     execute
         Whether to run a solution that has no current executed copy.
+    cache_dir
+        The cache of executed notebooks (see :mod:`authoring.executed`), or
+        ``None`` to always execute.
 
     Returns
     -------
@@ -335,10 +340,14 @@ def solution_page(lesson: Lesson, repo_root: Path, *, execute: bool) -> tuple[No
     SiteBuildError
         If the solution fails, or an executed copy holds an error output.
     """
-    notebook = load_executed(lesson.solution, repo_root / EXECUTED_DIR)
+    library = repo_root / "src" / "practicaltorch"
+    key = cache_key(lesson.solution, library if library.is_dir() else None)
+    notebook = None if cache_dir is None else load_executed(lesson.solution, cache_dir, key)
     how = "cached"
     if notebook is None and execute:
         notebook, how = execute_notebook(lesson.solution), "executed"
+        if cache_dir is not None:
+            save_executed(notebook, lesson.solution, cache_dir, key)
     elif notebook is None:
         notebook, how = nbformat.read(lesson.solution, as_version=4), "not executed"
     for index, cell in enumerate(notebook.cells):
@@ -468,6 +477,8 @@ def build(
     out_dir: Path | None = None,
     *,
     execute: bool = True,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> Path:
     """Render both decks and the whole website into one folder of static files.
@@ -479,9 +490,13 @@ def build(
     out_dir
         Where the site goes; default ``repo_root / "build" / "site"``. Replaced if present.
     execute
-        Run every worked solution that has no current executed copy in
-        ``build/executed``. With ``False``, such solutions appear without outputs
-        (quick previews only).
+        Run every worked solution that has no current executed copy in the cache.
+        With ``False``, such solutions appear without outputs (quick previews only).
+    cache_dir
+        The site build's cache of executed notebooks; default
+        ``repo_root / "build" / "site-cache" / "executed"``.
+    use_cache
+        With ``False``, execute every solution afresh and cache nothing.
     log
         Called with one line per step, for progress; default: silent.
 
@@ -500,6 +515,7 @@ def build(
     started = time.perf_counter()
     repo_root = repo_root.resolve()
     out_dir = (out_dir or repo_root / "build" / "site").resolve()
+    cache = (cache_dir or repo_root / CACHE_DIR) if use_cache else None
     work = out_dir.parent / f"{out_dir.name}-work"
     shutil.rmtree(work, ignore_errors=True)
     stage = work / "docs"
@@ -531,7 +547,7 @@ def build(
     for folder in ("exercises", "solutions"):
         (stage / "downloads" / folder).mkdir(parents=True, exist_ok=True)
     for lesson in lessons:
-        notebook, how = solution_page(lesson, repo_root, execute=execute)
+        notebook, how = solution_page(lesson, repo_root, execute=execute, cache_dir=cache)
         say(f"lesson {lesson.stem}: solution {how}")
         nbformat.write(notebook, stage / "lessons" / f"{lesson.stem}.ipynb")
         shutil.copy2(lesson.exercise, stage / "downloads" / "exercises" / lesson.exercise.name)
