@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import http.server
 import json
+import os
 import shutil
-import threading
+import subprocess
+import sys
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -31,6 +28,7 @@ from practicaltorch.data.mnist import (
 )
 from practicaltorch.models import ARCHITECTURES, DigitCNN, build_model, load_model
 from practicaltorch.recipes import mnist as recipe
+from tests.mirror import gzip_into, refused_url, serve_folder
 
 # From ../shared/data/README.md
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -87,35 +85,15 @@ def test_failed_download_is_a_clear_download_error(
 @pytest.fixture
 def local_mirror(
     mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """Serve gzipped copies of the raw files over HTTP on this machine, as torchvision's mirror."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    resources = []
-    for name in MNIST_FILES:
-        packed = gzip.compress((mnist_root / "MNIST" / "raw" / name).read_bytes(), compresslevel=1)
-        (folder / f"{name}.gz").write_bytes(packed)
-        resources.append((f"{name}.gz", hashlib.md5(packed).hexdigest()))
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(Quiet, directory=str(folder))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setattr(
-        torchvision.datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_port}/"]
-    )
-    monkeypatch.setattr(torchvision.datasets.MNIST, "resources", resources)
-    yield
-    server.shutdown()
-    server.server_close()
+) -> Iterator[str]:
+    """Serve gzipped copies of the real raw files on 127.0.0.1, as PRACTICALTORCH_MNIST_MIRROR."""
+    files = {name: (mnist_root / "MNIST" / "raw" / name).read_bytes() for name in MNIST_FILES}
+    with serve_folder(gzip_into(tmp_path / "mirror", files)) as url:
+        monkeypatch.setenv("PRACTICALTORCH_MNIST_MIRROR", url)
+        yield url
 
 
-def test_download_verifies_and_repairs(local_mirror: None, empty_data_dir: Path) -> None:
+def test_download_verifies_and_repairs(local_mirror: str, empty_data_dir: Path) -> None:
     raw = download_mnist()
     assert raw == empty_data_dir / "MNIST" / "raw"
     assert verify_mnist() == raw
@@ -302,9 +280,38 @@ def test_quick_best_setting_runs(mnist_root: Path) -> None:
     assert 0.3 < report.metrics["accuracy"] <= 1.0
 
 
-def test_recipe_without_data_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(DataNotFoundError, match="practicaltorch fetch"):
+def test_recipe_downloads_or_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRACTICALTORCH_MNIST_MIRROR", refused_url())
+    with pytest.raises(DownloadError, match="practicaltorch fetch"):
         recipe.run(recipe.Config(quick=True, root=str(tmp_path)))
+
+
+def test_fetch_and_quick_run_all_on_a_fresh_machine(local_mirror: str, tmp_path: Path) -> None:
+    """`practicaltorch fetch` and `run all --quick` download real MNIST through the mirror."""
+    data = tmp_path / "fresh"
+    env = {**os.environ, "PRACTICALTORCH_DATA": str(data), "PRACTICALTORCH_DOWNLOAD_TIMEOUT": "10"}
+    command = [sys.executable, "-m", "practicaltorch.cli"]
+    done = subprocess.run(
+        [*command, "run", "all", "--quick", "--out", str(tmp_path / "runs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    raw = data / "MNIST" / "raw"
+    assert verify_mnist(data) == raw
+    assert sorted(p.name for p in raw.iterdir()) == sorted(MNIST_FILES)  # nothing partial
+    assert f"Downloading {local_mirror}train-images-idx3-ubyte.gz" in done.stderr
+    assert "-> mnist" in done.stdout
+    assert list((tmp_path / "runs").glob("mnist/**/metrics.json"))
+
+    fetched = subprocess.run(
+        [*command, "fetch"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert f"MNIST ready in {raw}" in fetched.stdout
+    assert "Downloading" not in fetched.stderr  # intact files are not fetched again
 
 
 @pytest.mark.slow

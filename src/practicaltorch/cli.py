@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
 
     if len(reports) > 1:
-        print("\nSummary against the quality bars (see shared design notes):")
+        print("\nSummary against the quality bars:")
         for report in reports:
             print("  " + report.summary())
         passed = sum(r.passed for r in reports)
@@ -248,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch",
         help="download MNIST (and pretrained weights) for offline use",
         description="Download and verify MNIST into the data directory, and optionally "
-        "the pretrained weights the transfer-learning lesson uses.",
+        "the pretrained weights the transfer-learning lesson uses. MNIST comes from "
+        "torchvision's mirrors, or from $PRACTICALTORCH_MNIST_MIRROR (a URL holding the four "
+        ".gz files) if set; each network call gives up after "
+        "$PRACTICALTORCH_DOWNLOAD_TIMEOUT seconds (default 60).",
     )
     fetch.add_argument(
         "--root",

@@ -22,17 +22,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
+from urllib.parse import urlsplit
 
 import numpy as np
 import torch
 from torch import Tensor
 from torchvision import datasets
 
+from practicaltorch.data.download import GzipResource, download_gzipped
 from practicaltorch.data.errors import CorruptDataError, DataNotFoundError, DownloadError
 from practicaltorch.paths import DATA_ENV_VAR, resolve_root
+from practicaltorch.runs import describe_os_error
 
 __all__ = [
+    "MIRROR_ENV_VAR",
     "MNIST",
     "MNIST_CLASSES",
     "MNIST_FETCH_COMMAND",
@@ -41,6 +44,7 @@ __all__ = [
     "MNIST_STD",
     "download_mnist",
     "load_mnist_tensors",
+    "mnist_mirrors",
     "mnist_raw_dir",
     "verify_mnist",
 ]
@@ -53,6 +57,8 @@ MNIST_CLASSES = [str(digit) for digit in range(10)]
 """Class names, in label order."""
 MNIST_FETCH_COMMAND = "practicaltorch fetch"
 """The shell command that downloads MNIST, quoted in error messages."""
+MIRROR_ENV_VAR = "PRACTICALTORCH_MNIST_MIRROR"
+"""Environment variable naming a base URL that holds the four MNIST ``.gz`` files."""
 
 _IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 _LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -136,8 +142,8 @@ def _not_found(raw_dir: Path, missing: list[str], root: str | os.PathLike[str] |
 def _check_file(path: Path, spec: _RawFile) -> None:
     """Check a raw file's size and IDX header cheaply; raise CorruptDataError if wrong."""
     fix = (
-        f"Delete {path} and run `{MNIST_FETCH_COMMAND}` to download it again "
-        "(or copy an intact file there)."
+        f"Run `{MNIST_FETCH_COMMAND}` (or pass download=True) to download it again; the "
+        "damaged file is replaced once the new one has been verified. Or copy an intact file there."
     )
     size = path.stat().st_size
     if size != spec.size:
@@ -181,7 +187,7 @@ def _read_split(
     if labels.max(initial=0) > 9:
         raise CorruptDataError(
             f"{labels_path} holds label {int(labels.max())}, but MNIST labels are 0-9. "
-            f"Delete it and run `{MNIST_FETCH_COMMAND}` to download it again."
+            f"Run `{MNIST_FETCH_COMMAND}` to download it again."
         )
     return (
         torch.from_numpy(images.reshape(images_spec.shape)),
@@ -228,34 +234,67 @@ def verify_mnist(root: str | os.PathLike[str] | None = None) -> Path:
         if digest != spec.md5:
             raise CorruptDataError(
                 f"{path} has the right size but the wrong contents: md5 {digest}, expected "
-                f"{spec.md5}. Delete it and run `{MNIST_FETCH_COMMAND}` to download it again."
+                f"{spec.md5}. Run `{MNIST_FETCH_COMMAND}` to download it again."
             )
     return raw_dir
 
 
-def _bad_files(raw_dir: Path) -> list[Path]:
-    """Return the raw files that exist but fail the full check."""
-    bad = []
-    for spec in _RAW.values():
-        path = raw_dir / spec.name
-        if not path.is_file():
-            continue
-        try:
-            _check_file(path, spec)
-        except CorruptDataError:
-            bad.append(path)
-            continue
-        if _md5(path) != spec.md5:
-            bad.append(path)
-    return bad
+def mnist_mirrors() -> list[str]:
+    """Return the base URLs MNIST is downloaded from, in the order they are tried.
+
+    Returns
+    -------
+    list of str
+        ``[$PRACTICALTORCH_MNIST_MIRROR]`` if that variable is set, else
+        torchvision's own mirrors.
+
+    Raises
+    ------
+    ValueError
+        If the variable is set but is not an ``http://`` or ``https://`` URL.
+    """
+    custom = os.environ.get(MIRROR_ENV_VAR, "").strip()
+    if not custom:
+        return list(datasets.MNIST.mirrors)
+    if urlsplit(custom).scheme not in ("http", "https") or not urlsplit(custom).netloc:
+        raise ValueError(
+            f"{MIRROR_ENV_VAR}={custom!r} is not an http:// or https:// URL: give the address "
+            "of a web folder holding the four MNIST .gz files, for example "
+            "http://192.168.1.10:8000/mnist/, or unset it to use torchvision's mirrors "
+            f"(for files on a disk, set {DATA_ENV_VAR} instead)"
+        )
+    return [custom.rstrip("/") + "/"]
+
+
+def _resources() -> list[GzipResource]:
+    """Return the four files as download resources, with torchvision's .gz checksums."""
+    archive_md5 = dict(datasets.MNIST.resources)
+    return [
+        GzipResource(spec.name, spec.md5, spec.size, archive_md5.get(f"{spec.name}.gz"))
+        for spec in _RAW.values()
+    ]
+
+
+def _offline_advice(raw_dir: Path) -> str:
+    return (
+        f"Check the internet connection (and any proxy) and run `{MNIST_FETCH_COMMAND}` again. "
+        f"Offline, copy the four files {', '.join(MNIST_FILES)} from a machine that has them "
+        f"into {raw_dir}, or set {DATA_ENV_VAR} to a folder that holds MNIST/raw/, or set "
+        f"{MIRROR_ENV_VAR} to the URL of a folder holding the four .gz files."
+    )
 
 
 def download_mnist(root: str | os.PathLike[str] | None = None) -> Path:
     """Download MNIST into the data directory, unless it is already there and intact.
 
-    Uses torchvision's own download code (its mirrors, and its checksums of
-    the compressed files), then verifies the md5 of the four uncompressed files.
-    Damaged files found in the folder are deleted and fetched again.
+    Uses torchvision's download code (:mod:`torchvision.datasets.utils`, with
+    its progress bar) and torchvision's mirrors, or the folder named by
+    ``$PRACTICALTORCH_MNIST_MIRROR``. Only missing or damaged files are fetched.
+    Each goes to a temporary file beside its final place, is decompressed and
+    checked against its md5 checksum, and only then replaces the old file: an
+    intact file is never deleted, and a failed download leaves no partial file.
+    Each network call times out after :func:`~practicaltorch.data.download.download_timeout`
+    seconds (60 unless ``$PRACTICALTORCH_DOWNLOAD_TIMEOUT`` says otherwise).
 
     Parameters
     ----------
@@ -270,39 +309,30 @@ def download_mnist(root: str | os.PathLike[str] | None = None) -> Path:
     Raises
     ------
     DownloadError
-        If the files could not be downloaded or written, or if they do not
-        match their checksums after downloading.
+        If the files could not be downloaded intact or written; the message
+        says what to do next.
+    ValueError
+        If ``$PRACTICALTORCH_MNIST_MIRROR`` or ``$PRACTICALTORCH_DOWNLOAD_TIMEOUT``
+        is set to something unusable.
     """
     root_dir = resolve_root(root)
     raw_dir = mnist_raw_dir(root_dir)
+    mirrors = mnist_mirrors()
+    custom = bool(os.environ.get(MIRROR_ENV_VAR, "").strip())
     try:
-        return verify_mnist(root_dir)
-    except (DataNotFoundError, CorruptDataError):
-        pass
-    try:
-        for path in _bad_files(raw_dir):
-            path.unlink()
-        # torchvision downloads when any raw file is missing, then loads the split.
-        datasets.MNIST(str(root_dir), train=False, download=True)
-    except PermissionError as error:
+        # A mirror of our own may have compressed the files itself: then only
+        # the decompressed files' checksums can be known in advance.
+        download_gzipped(_resources(), raw_dir, mirrors, verify_archives=not custom)
+    except DownloadError as error:
         raise DownloadError(
-            f"cannot write MNIST into {raw_dir}: permission denied ({error.filename}). Set "
-            f"{DATA_ENV_VAR} to a folder you can write to and run `{MNIST_FETCH_COMMAND}` again."
+            f"could not download MNIST into {raw_dir}: {error}. {_offline_advice(raw_dir)}"
         ) from None
-    except (RuntimeError, URLError, OSError) as error:
-        reason = " ".join(str(error).split())[:300] or type(error).__name__
+    except OSError as error:
         raise DownloadError(
-            f"could not download MNIST into {raw_dir}: {reason}. Check the internet connection "
-            f"(and any proxy) and run `{MNIST_FETCH_COMMAND}` again; offline, copy the four "
-            f"files {', '.join(MNIST_FILES)} from a machine that has them into {raw_dir}, "
-            f"or set {DATA_ENV_VAR} to a folder that holds MNIST/raw/."
+            f"cannot write MNIST into {raw_dir}: {describe_os_error(error)}. Set {DATA_ENV_VAR} "
+            f"to a folder you can write to and run `{MNIST_FETCH_COMMAND}` again."
         ) from None
-    try:
-        return verify_mnist(root_dir)
-    except (DataNotFoundError, CorruptDataError) as error:
-        raise DownloadError(
-            f"MNIST was downloaded but does not match its checksums: {error}"
-        ) from None
+    return verify_mnist(root_dir)
 
 
 class MNIST(datasets.MNIST):  # type: ignore[misc]
@@ -325,7 +355,8 @@ class MNIST(datasets.MNIST):  # type: ignore[misc]
     target_transform
         Applied to each label.
     download
-        Download the files first if they are not there (see :func:`download_mnist`).
+        Download the files first if they are missing or damaged (see
+        :func:`download_mnist`); files already there and intact are kept.
 
     Raises
     ------
@@ -384,6 +415,7 @@ def load_mnist_tensors(
     root: str | os.PathLike[str] | None = None,
     train: bool = True,
     device: torch.device | str | None = None,
+    download: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Load a whole MNIST split as two tensors, normalised once.
 
@@ -395,6 +427,9 @@ def load_mnist_tensors(
         The 60,000 training images if ``True``, else the 10,000 test images.
     device
         Where to put the tensors; ``None`` leaves them on the CPU.
+    download
+        Download the files first if they are missing or damaged (see
+        :func:`download_mnist`).
 
     Returns
     -------
@@ -410,6 +445,8 @@ def load_mnist_tensors(
         If the files are not there; the message says how to fetch them.
     CorruptDataError
         If a file is truncated or not an MNIST file.
+    DownloadError
+        If ``download`` is ``True`` and the download fails.
 
     Examples
     --------
@@ -417,6 +454,8 @@ def load_mnist_tensors(
     >>> images.shape, labels.shape  # doctest: +SKIP
     (torch.Size([10000, 1, 28, 28]), torch.Size([10000]))
     """
+    if download:
+        download_mnist(root)
     images, labels = _read_split(mnist_raw_dir(root), train, root)
     scaled = images.unsqueeze(1).to(torch.float32)
     scaled.mul_(1.0 / (255.0 * MNIST_STD)).sub_(MNIST_MEAN / MNIST_STD)

@@ -236,7 +236,7 @@ def run(
     device = pick_device(config.device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
 
-    train_x, train_y = load_mnist_tensors(config.root, train=True)
+    train_x, train_y = load_mnist_tensors(config.root, train=True, download=True)
     test_x, test_y = load_mnist_tensors(config.root, train=False)
     if config.quick:
         train_x, train_y = _subset(train_x, train_y, QUICK_TRAIN, config.seed)
