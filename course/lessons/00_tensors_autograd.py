@@ -239,6 +239,8 @@ check.square_gradient(w)
 #
 # Use tensor operations (`**`, `.mean()`), not a Python loop over points: they work on any
 # number of points at once, and on tensors that track gradients, which you will need soon.
+# Return tensors, not Python numbers (no `.item()` or `float()` inside): Task 6 calls
+# `backward()` on what `mse_loss` returns.
 
 
 # %%
@@ -329,6 +331,9 @@ print(f"by hand:       m = {hand_fit[0]:.4f}, c = {hand_fit[1]:.4f}")
 #    so that the update itself is not recorded as part of the next step's graph;
 # 4. reset the gradients to zero with `m.grad.zero_()` and `c.grad.zero_()`, because they add
 #    up.
+#
+# A common mistake here is `m = m - learning_rate * m.grad`: that makes a new tensor which no
+# longer tracks gradients, so the next `backward()` fails. Update in place with `-=`.
 #
 # First, convince yourself that autograd agrees with your derivation:
 
