@@ -13,8 +13,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 import torchvision
 
 from practicaltorch import cli
@@ -307,3 +309,18 @@ def test_a_full_disk_is_explained(
     with pytest.raises(DownloadError, match="the disk is full"):
         download_mnist()
     assert leftovers(empty_data_dir / "MNIST" / "raw") == []
+
+
+def test_weights_download_times_out_on_a_silent_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from practicaltorch.models import transfer
+
+    monkeypatch.setenv(TIMEOUT, "1")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with SilentServer() as silent:
+        weights = SimpleNamespace(url=f"{silent.url}resnet18-f37072fd.pth")
+        monkeypatch.setattr(transfer, "_default_weights", lambda arch: weights)
+        with pytest.raises(DownloadError, match=r"no answer within 1 s.*practicaltorch fetch"):
+            transfer.fetch_weights("resnet18")
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == []

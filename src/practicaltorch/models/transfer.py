@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import socket
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models import get_model, get_model_weights, list_models
 
+from practicaltorch.data.download import download_timeout, network_timeout
 from practicaltorch.data.errors import CorruptDataError, DataNotFoundError, DownloadError
 
 __all__ = [
@@ -189,16 +189,15 @@ def _fetch_hint(arch: str) -> str:
     )
 
 
-DOWNLOAD_TIMEOUT = 60.0
-"""Seconds a weights download may wait for the network before giving up."""
-
-
 def fetch_weights(arch: str, *, progress: bool = False) -> Path:
     """Download the default pretrained weights of ``arch`` into the torch hub cache.
 
     The download goes to a temporary file and is checked against the SHA-256
     prefix in the file name (torchvision's convention) before it is moved into
-    place, so a broken download never leaves a bad file in the cache.
+    place, so a broken download never leaves a bad file in the cache. Each
+    network call gives up after
+    :func:`~practicaltorch.data.download.download_timeout` seconds (60 unless
+    ``$PRACTICALTORCH_DOWNLOAD_TIMEOUT`` says otherwise).
 
     Parameters
     ----------
@@ -215,7 +214,10 @@ def fetch_weights(arch: str, *, progress: bool = False) -> Path:
     Raises
     ------
     DownloadError
-        If the host cannot be reached or the file's checksum is wrong.
+        If the host cannot be reached, does not answer in time, or the file's
+        checksum is wrong.
+    ValueError
+        If ``$PRACTICALTORCH_DOWNLOAD_TIMEOUT`` is not a positive number.
     """
     weights = _default_weights(arch)
     path = weights_path(arch)
@@ -224,22 +226,30 @@ def fetch_weights(arch: str, *, progress: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     match = torch.hub.HASH_REGEX.search(path.name)
     hash_prefix = match.group(1) if match else None
-    previous_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a silent network must not hang a notebook
+    timeout = download_timeout()
     try:
-        torch.hub.download_url_to_file(weights.url, str(path), hash_prefix, progress=progress)
+        # A silent network must not hang a notebook. torch.hub writes to a temporary
+        # file and moves it into place only once its hash matched.
+        with network_timeout(timeout):
+            torch.hub.download_url_to_file(weights.url, str(path), hash_prefix, progress=progress)
     except (urllib.error.URLError, OSError, RuntimeError) as error:
         # torch.hub raises URLError/OSError when offline, RuntimeError on a bad hash.
         path.unlink(missing_ok=True)
+        reason = f"no answer within {timeout:g} s" if _timed_out(error) else str(error)
         raise DownloadError(
             f"could not download the pretrained {arch} weights from {weights.url} "
-            f"({type(error).__name__}: {error}). Check the network connection (or a "
+            f"({type(error).__name__}: {reason}). Check the network connection (or a "
             f"proxy), then run `practicaltorch fetch --weights {arch}` again; "
             "pretrained=False works offline."
         ) from error
-    finally:
-        socket.setdefaulttimeout(previous_timeout)
     return path
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a download error is a timeout, possibly wrapped in a URLError."""
+    if isinstance(error, urllib.error.URLError):
+        return isinstance(error.reason, TimeoutError)
+    return isinstance(error, TimeoutError)
 
 
 def pretrained_transforms(arch: str) -> Any:
