@@ -327,9 +327,9 @@ print(
 # nearly the background's colour. The network would have to learn, for every colour pair, which
 # pixels belong to the ellipse. We can estimate the background colour from the image border
 # (the median of the border pixels, per channel) and add `|image - background|` as three more
-# channels: large on the ellipse, zero elsewhere, whatever the colours. In the study behind this
-# course, a small CoordConv network on plain RGB plateaued at 1.42 px mean error; with the
-# difference added it reached 0.56 px.
+# channels: large on the ellipse, zero elsewhere, whatever the colours. It matters: trained the
+# same way, a small CoordConv network on plain RGB images plateaus at about 1.4 px mean error;
+# with the difference channels added it gets to about 0.6 px.
 #
 # **Task.** Write `add_coordinates(images)`: for a float batch `(N, C, H, W)` return
 # `(N, C + 2, H, W)`, the images followed by a row channel and a column channel, each going from
