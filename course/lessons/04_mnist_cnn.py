@@ -81,8 +81,9 @@ device = pick_device()
 configure_threads()
 print(f"computing on {device} with {torch.get_num_threads()} thread(s)")
 
-raw_train = MNIST(train=True)
-raw_test = MNIST(train=False)
+# download=True fetches the files once (about 11 MB) and checks them; later runs reuse them.
+raw_train = MNIST(train=True, download=True)
+raw_test = MNIST(train=False, download=True)
 print(f"{len(raw_train)} training and {len(raw_test)} test digits")
 
 # %% [markdown]
