@@ -31,7 +31,7 @@ from practicaltorch.export import (
     verify,
 )
 from practicaltorch.models import MLP, DigitCNN, load_model
-from practicaltorch.training.callbacks import save_checkpoint
+from practicaltorch.training.checkpoints import save_checkpoint
 from tests.native import build as native
 
 HAVE_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))

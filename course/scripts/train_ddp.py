@@ -13,7 +13,8 @@ single-process script, four lines are new or different, marked ``[DDP n]``:
    the gradients of all processes after every backward pass;
 3. ``TensorBatches`` gives each process its own shard of every batch (``fit``
    reduces losses and metrics over the processes);
-4. only the main process (rank 0) prints and writes files.
+4. only the main process (rank 0) prints and writes files (``fit``'s callbacks
+   already do so).
 
 The main process writes ``model.pt`` (loadable with ``practicaltorch.models.load_model``)
 and ``result.json`` (world size, final validation metrics, timings) into ``--out``.
@@ -32,7 +33,7 @@ from torch import nn
 from practicaltorch import TensorBatches, distributed, fit, seed_everything
 from practicaltorch.data.mnist import load_mnist_tensors
 from practicaltorch.models import DigitCNN
-from practicaltorch.training import multiclass_metrics, save_checkpoint
+from practicaltorch.training import Checkpoint, PrintLog, multiclass_metrics, save_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,10 +91,9 @@ def main() -> None:
         device=device,
         metrics=multiclass_metrics(10),
         scheduler=scheduler,
-        checkpoint_dir=args.out / "checkpoints",
-        resume=args.resume,
+        # the callbacks print and write checkpoints on the main process only
+        callbacks=[Checkpoint(args.out / "checkpoints", resume=args.resume), PrintLog()],
         amp=args.amp,
-        log=print,  # fit prints on the main process only
     )
 
     if distributed.is_main_process():  # [DDP 4]

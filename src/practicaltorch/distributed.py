@@ -5,7 +5,9 @@ script. :func:`init_from_env` joins them into one group;
 :class:`~practicaltorch.data.TensorBatches` then gives each process its own
 shard of every batch; :func:`wrap_model` averages gradients across processes;
 and :func:`~practicaltorch.training.fit` reduces losses and metrics across
-processes and lets only the main process print and write checkpoints.
+processes, calls :func:`set_epoch` for ``DistributedSampler``, and its callbacks
+let only the main process print and write checkpoints (with a :func:`barrier`
+after each write).
 
 Run without ``torchrun``, every function here is a no-op, so one script serves
 a laptop and a cluster alike.
@@ -28,6 +30,7 @@ __all__ = [
     "is_distributed",
     "is_main_process",
     "rank",
+    "set_epoch",
     "unwrap",
     "world_size",
     "wrap_model",
@@ -120,6 +123,18 @@ def unwrap(model: nn.Module) -> nn.Module:
     if isinstance(model, nn.parallel.DistributedDataParallel) and isinstance(inner, nn.Module):
         return inner
     return model
+
+
+def set_epoch(batches: object, epoch: int) -> None:
+    """Tell a ``DataLoader``'s ``DistributedSampler`` which epoch starts, for a new shuffle.
+
+    Without it every epoch would repeat the first epoch's order. Batches
+    without such a sampler (``TensorBatches``, which shuffles with its own
+    generator) are left alone.
+    """
+    sampler_set_epoch = getattr(getattr(batches, "sampler", None), "set_epoch", None)
+    if callable(sampler_set_epoch):
+        sampler_set_epoch(epoch)
 
 
 def all_reduce_sum(*values: torch.Tensor) -> list[torch.Tensor]:

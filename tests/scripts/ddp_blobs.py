@@ -18,7 +18,7 @@ from torch import nn
 from practicaltorch import distributed
 from practicaltorch.data import TensorBatches
 from practicaltorch.models import MLP
-from practicaltorch.training import fit, multiclass_metrics
+from practicaltorch.training import Checkpoint, PrintLog, fit, multiclass_metrics
 
 
 def main() -> None:
@@ -51,9 +51,7 @@ def main() -> None:
         epochs=epochs,
         device=device,
         metrics=multiclass_metrics(3),
-        checkpoint_dir=args.out / "checkpoints",
-        resume=args.resume,
-        log=print,
+        callbacks=[Checkpoint(args.out / "checkpoints", resume=args.resume), PrintLog()],
     )
     if distributed.is_main_process():
         torch.save(distributed.unwrap(model).state_dict(), args.out / "weights.pt")

@@ -70,7 +70,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]
     """
     from pathlib import Path
 
-    from practicaltorch.training.callbacks import load_checkpoint
+    import torch
 
     path = Path(path)
     if path.is_dir():
@@ -80,7 +80,15 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]
             f"no trained weights at {path}; train a model first, for example "
             "`practicaltorch run penguins-species --out runs`"
         )
-    contents = load_checkpoint(path)
+    try:  # weights_only: tensors and plain values only, so the file cannot run code
+        contents = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for damaged or foreign files
+        raise ValueError(
+            f"{path} is not a readable model file ({type(error).__name__}): it may be "
+            "truncated, or hold Python objects, which are refused because they could run code"
+        ) from error
+    if not isinstance(contents, dict):
+        raise ValueError(f"{path} holds a {type(contents).__name__}, not a model file")
     missing = {"model", "architecture", "config"} - set(contents)
     if missing:
         raise ValueError(f"{path} is not a practicaltorch model file: missing {sorted(missing)}")

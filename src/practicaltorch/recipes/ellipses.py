@@ -31,6 +31,7 @@ from practicaltorch.data.ellipses import RADIUS_RANGE, EllipseBatches, ellipse_t
 from practicaltorch.devices import pick_device, seed_everything
 from practicaltorch.models.coordconv import EllipseCNN
 from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.training.callbacks import standard_callbacks
 from practicaltorch.training.loop import fit
 from practicaltorch.training.metrics import regression_metrics
 
@@ -209,8 +210,7 @@ def run(
         metrics=regression_metrics(),
         metric_transform=in_pixels,
         scheduler=scheduler,
-        progress=progress,
-        log=log,
+        callbacks=standard_callbacks(progress, log),
     )
 
     predicted = _predict(model, valid_images, device)

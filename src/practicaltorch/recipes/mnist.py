@@ -24,6 +24,7 @@ from practicaltorch.data.mnist import MNIST_CLASSES, MNIST_MEAN, MNIST_STD, load
 from practicaltorch.devices import pick_device, seed_everything
 from practicaltorch.models.cnn import DigitCNN
 from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.training.callbacks import standard_callbacks
 from practicaltorch.training.loop import fit
 from practicaltorch.training.metrics import confusion_matrix, multiclass_metrics
 
@@ -273,9 +274,7 @@ def run(
         device=device,
         metrics=multiclass_metrics(len(MNIST_CLASSES)),
         scheduler=scheduler,
-        scheduler_interval="batch",
-        progress=progress,
-        log=log,
+        callbacks=standard_callbacks(progress, log),
     )
 
     report = Report.from_history("mnist", BAR, history, device, config)

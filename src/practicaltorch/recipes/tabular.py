@@ -11,7 +11,9 @@ from torchmetrics import MetricCollection
 from practicaltorch.data.batches import TensorBatches
 from practicaltorch.data.tabular import TabularDataset
 from practicaltorch.models.mlp import MLP
-from practicaltorch.training.loop import History, LossFn, MetricTransform, fit
+from practicaltorch.training.callbacks import standard_callbacks
+from practicaltorch.training.history import History
+from practicaltorch.training.loop import LossFn, MetricTransform, fit
 
 __all__ = ["MLPSettings", "train_mlp"]
 
@@ -104,7 +106,6 @@ def train_mlp(
         metrics=metrics,
         metric_transform=metric_transform,
         scheduler=scheduler,
-        progress=progress,
-        log=log,
+        callbacks=standard_callbacks(progress, log),
     )
     return model, history

@@ -1,7 +1,28 @@
-"""Training: the loop, metrics, early stopping and checkpoints."""
+"""Training: the loop, its callbacks, checkpoints and metrics.
 
-from practicaltorch.training.callbacks import EarlyStopping, load_checkpoint, save_checkpoint
-from practicaltorch.training.loop import History, NonFiniteLossError, evaluate, fit, train_one_epoch
+``fit`` (in :mod:`~practicaltorch.training.loop`) is a short loop over epochs;
+early stopping, checkpoints with resume, the progress bar and printed logs are
+callbacks (:mod:`~practicaltorch.training.callbacks`,
+:mod:`~practicaltorch.training.checkpoints`).
+"""
+
+from practicaltorch.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    FitState,
+    PrintLog,
+    ProgressBar,
+    standard_callbacks,
+)
+from practicaltorch.training.checkpoints import (
+    Checkpoint,
+    load_checkpoint,
+    random_state,
+    save_checkpoint,
+    set_random_state,
+)
+from practicaltorch.training.history import History
+from practicaltorch.training.loop import NonFiniteLossError, evaluate, fit, train_one_epoch
 from practicaltorch.training.metrics import (
     binary_inputs,
     binary_metrics,
@@ -11,9 +32,14 @@ from practicaltorch.training.metrics import (
 )
 
 __all__ = [
+    "Callback",
+    "Checkpoint",
     "EarlyStopping",
+    "FitState",
     "History",
     "NonFiniteLossError",
+    "PrintLog",
+    "ProgressBar",
     "binary_inputs",
     "binary_metrics",
     "confusion_matrix",
@@ -21,7 +47,10 @@ __all__ = [
     "fit",
     "load_checkpoint",
     "multiclass_metrics",
+    "random_state",
     "regression_metrics",
     "save_checkpoint",
+    "set_random_state",
+    "standard_callbacks",
     "train_one_epoch",
 ]

@@ -1,21 +1,120 @@
-"""Early stopping and checkpoints: the two things that keep long runs safe."""
+"""Callbacks: small objects that ``fit`` calls before, after each epoch, and after training.
+
+A callback adds one behaviour to the loop without making the loop longer:
+stopping early, showing a progress bar, printing a line per epoch, writing
+checkpoints (:class:`~practicaltorch.training.checkpoints.Checkpoint`). Write
+your own by subclassing :class:`Callback` and overriding the hooks you need;
+each hook receives the :class:`FitState`, which it may read and change.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-from collections.abc import Mapping
-from pathlib import Path
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-__all__ = ["EarlyStopping", "load_checkpoint", "save_checkpoint"]
+from practicaltorch.distributed import is_main_process, unwrap
+from practicaltorch.training.history import History
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "FitState",
+    "PrintLog",
+    "ProgressBar",
+    "describe",
+    "standard_callbacks",
+]
+
+Scheduler = torch.optim.lr_scheduler.LRScheduler
 
 
-class EarlyStopping:
+@dataclass
+class FitState:
+    """What ``fit`` is working with, as its callbacks see it.
+
+    Attributes
+    ----------
+    model, optimizer, scheduler, train_batches
+        As passed to :func:`~practicaltorch.training.fit`.
+    epochs
+        The total number of epochs asked for.
+    callbacks
+        Every callback of this run, sorted into the order they are called
+        (by :attr:`Callback.order`).
+    history
+        The records so far; ``len(history)`` is the number of finished epochs.
+    stop
+        Set to ``True`` by a callback to end training after this epoch.
+    stop_reason
+        Why training stopped early, for the logs.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Scheduler | None
+    train_batches: Iterable[tuple[Tensor, Tensor]]
+    epochs: int
+    callbacks: list[Callback]
+    history: History = field(default_factory=History)
+    stop: bool = False
+    stop_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        self.callbacks = sorted(self.callbacks, key=lambda callback: callback.order)
+
+    @property
+    def epoch(self) -> int:
+        """The number of the last finished epoch (0 before the first)."""
+        return len(self.history)
+
+
+class Callback:
+    """Base class of the callbacks: every hook does nothing until overridden.
+
+    Attributes
+    ----------
+    order
+        ``fit`` calls callbacks in increasing ``order``: early stopping (10)
+        decides first, then the rest (50: progress bar, logs, and your own
+        callbacks by default), and the checkpoint (90) is written last, so it
+        holds the state after everything else this epoch did.
+    """
+
+    order: int = 50
+
+    def before_fit(self, state: FitState) -> None:
+        """Run once before the first epoch."""
+
+    def after_epoch(self, state: FitState) -> None:
+        """Run after each epoch, once its record is in ``state.history``."""
+
+    def after_fit(self, state: FitState) -> None:
+        """Run once when training ends (also after an early stop)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return what must be saved for a resumed run to continue (nothing by default)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+def describe(record: Mapping[str, float]) -> str:
+    """Format an epoch record as ``train_loss=0.2103  valid_loss=0.25 ...`` (no epoch, no lr)."""
+    return "  ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "lr"))
+
+
+class EarlyStopping(Callback):
     """Stop training when a monitored value has stopped improving.
 
     Parameters
@@ -39,6 +138,8 @@ class EarlyStopping:
     [False, False, False, True]
     """
 
+    order = 10
+
     def __init__(
         self,
         monitor: str = "valid_loss",
@@ -59,7 +160,7 @@ class EarlyStopping:
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch = 0
         self.wait = 0
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_state: dict[str, Tensor] | None = None
 
     def improved(self, value: float) -> bool:
         """Return whether ``value`` beats the best seen by more than ``min_delta``."""
@@ -98,6 +199,25 @@ class EarlyStopping:
         if self.restore_best and self.best_state is not None:
             model.load_state_dict(self.best_state)
 
+    def after_epoch(self, state: FitState) -> None:
+        """Watch this epoch's value; ask ``fit`` to stop when patience runs out."""
+        record = state.history.last
+        if self.monitor not in record:
+            raise KeyError(
+                f"early stopping watches {self.monitor!r}, but the epoch record has only "
+                f"{sorted(record)}"
+            )
+        if self.step(record[self.monitor], unwrap(state.model), state.epoch):
+            state.stop = True
+            state.stop_reason = (
+                f"early stopping: no improvement in {self.monitor} for {self.patience} "
+                f"epochs; best was epoch {self.best_epoch}"
+            )
+
+    def after_fit(self, state: FitState) -> None:
+        """Put back the best weights."""
+        self.restore(unwrap(state.model))
+
     def state_dict(self) -> dict[str, Any]:
         """Return the progress so far, for checkpoints."""
         return {
@@ -115,72 +235,76 @@ class EarlyStopping:
         self.best_state = state["best_state"]
 
 
-def save_checkpoint(path: str | os.PathLike[str], **contents: Any) -> Path:
-    """Write a checkpoint atomically.
-
-    The file is written beside its destination and then renamed, so an
-    interruption never leaves a half-written checkpoint where a good one was.
+class ProgressBar(Callback):
+    """A progress bar over the epochs, showing the latest losses and metrics.
 
     Parameters
     ----------
-    path
-        Destination file, conventionally ending in ``.pt``.
-    **contents
-        What to save: state dicts (``model=model.state_dict()``), numbers,
-        strings, lists and dicts of those. Keep to these plain types so the
-        file loads with ``weights_only=True``.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
+    show
+        ``True``, ``False``, or ``None`` to show it only when the output is a
+        terminal. Under ``torchrun`` only the main process shows it.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(contents, partial)
-    os.replace(partial, path)
-    return path
+
+    def __init__(self, show: bool | None = None) -> None:
+        self.show = show
+        self.bar: Any = None
+
+    def before_fit(self, state: FitState) -> None:
+        """Open the bar, starting after any epochs a resumed run already has."""
+        wanted = sys.stderr.isatty() if self.show is None else self.show
+        disable = not (wanted and is_main_process())
+        self.bar = tqdm(total=state.epochs, initial=state.epoch, unit="epoch", disable=disable)
+        self.bar.set_description("training")
+
+    def after_epoch(self, state: FitState) -> None:
+        """Advance the bar and show this epoch's numbers."""
+        self.bar.set_postfix_str(describe(state.history.last), refresh=False)
+        self.bar.update(1)
+
+    def after_fit(self, state: FitState) -> None:
+        """Close the bar."""
+        self.bar.close()
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu"
-) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`, safely.
-
-    Loading uses ``weights_only=True``: only tensors and plain Python values
-    are unpickled, so a checkpoint from an untrusted source cannot run code.
+class PrintLog(Callback):
+    """Print one line per epoch (on the main process only).
 
     Parameters
     ----------
-    path
-        The checkpoint file.
-    map_location
-        Where to put the tensors; ``"cpu"`` works everywhere.
+    log
+        Called with each line; ``print`` by default.
+    """
+
+    def __init__(self, log: Callable[[str], None] = print) -> None:
+        self.log = log
+
+    def after_epoch(self, state: FitState) -> None:
+        """Print ``epoch 3/10  train_loss=...`` and why training stops, if it does."""
+        if not is_main_process():
+            return
+        self.log(f"epoch {state.epoch}/{state.epochs}  {describe(state.history.last)}")
+        if state.stop_reason:
+            self.log(state.stop_reason)
+
+
+def standard_callbacks(
+    progress: bool | None = None, log: Callable[[str], None] | None = None
+) -> list[Callback]:
+    """Return a progress bar, plus a :class:`PrintLog` when ``log`` is given.
+
+    Parameters
+    ----------
+    progress
+        As ``show`` of :class:`ProgressBar`.
+    log
+        Called with one line per epoch, for example ``print``; ``None`` for no lines.
 
     Returns
     -------
-    dict
-        The saved contents.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no such file.
-    ValueError
-        If the file is not a readable checkpoint.
+    list of Callback
+        What the recipes pass to ``fit``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        contents = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for bad files
-        raise ValueError(
-            f"{path} is not a readable practicaltorch checkpoint ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'no details'}). "
-            "It may be truncated or from an untrusted source."
-        ) from error
-    if not isinstance(contents, dict):
-        raise ValueError(f"{path} holds a {type(contents).__name__}, not a checkpoint dict")
-    return contents
+    callbacks: list[Callback] = [ProgressBar(progress)]
+    if log is not None:
+        callbacks.append(PrintLog(log))
+    return callbacks

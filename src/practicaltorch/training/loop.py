@@ -15,23 +15,27 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from tqdm.auto import tqdm
 
-from practicaltorch.distributed import all_reduce_sum, barrier, is_main_process, unwrap
-from practicaltorch.training.callbacks import EarlyStopping, load_checkpoint, save_checkpoint
+from practicaltorch.distributed import all_reduce_sum, set_epoch
+from practicaltorch.training.callbacks import Callback, FitState, ProgressBar, Scheduler
+from practicaltorch.training.history import History
 from practicaltorch.training.metrics import to_floats
 
-__all__ = ["History", "NonFiniteLossError", "evaluate", "fit", "train_one_epoch"]
+__all__ = [
+    "PER_BATCH_SCHEDULERS",
+    "History",
+    "NonFiniteLossError",
+    "evaluate",
+    "fit",
+    "train_one_epoch",
+]
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 """Anything that yields ``(inputs, targets)``: a ``DataLoader`` or ``TensorBatches``."""
@@ -50,47 +54,6 @@ class NonFiniteLossError(RuntimeError):
             "values in the data. Try a lower learning rate or check the inputs with "
             "torch.isfinite(x).all()."
         )
-
-
-@dataclass
-class History:
-    """Per-epoch records of a training run.
-
-    Attributes
-    ----------
-    records
-        One dict per epoch, for example
-        ``{"epoch": 3, "train_loss": 0.21, "valid_loss": 0.25, "valid_accuracy": 0.93}``.
-    """
-
-    records: list[dict[str, float]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, key: str) -> list[float]:
-        """Return one quantity across epochs, for example ``history["valid_loss"]``."""
-        if self.records and key not in self.records[-1]:
-            raise KeyError(f"no {key!r} in this history; recorded: {sorted(self.keys())}")
-        return [r[key] for r in self.records if key in r]
-
-    def keys(self) -> list[str]:
-        """Return the names of the recorded quantities."""
-        names: dict[str, None] = {}
-        for record in self.records:
-            names.update(dict.fromkeys(record))
-        return list(names)
-
-    @property
-    def last(self) -> dict[str, float]:
-        """The record of the last epoch."""
-        if not self.records:
-            raise IndexError("this history is empty: no epoch has finished yet")
-        return self.records[-1]
-
-    def to_list(self) -> list[dict[str, float]]:
-        """Return the records as plain data (for JSON and checkpoints)."""
-        return [dict(r) for r in self.records]
 
 
 def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -250,6 +213,24 @@ def evaluate(
     return results
 
 
+PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+"""Schedules whose length is counted in batches: ``fit`` steps them after every batch."""
+
+
+def _step_per_epoch(scheduler: Scheduler | None, record: dict[str, float]) -> None:
+    """Step an epoch-wise scheduler; ``ReduceLROnPlateau`` gets the validation loss.
+
+    Schedulers in :data:`PER_BATCH_SCHEDULERS` (and ``None``) are left alone:
+    :func:`train_one_epoch` steps those after every batch.
+    """
+    if scheduler is None or isinstance(scheduler, PER_BATCH_SCHEDULERS):
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(record.get("valid_loss", record["train_loss"]))
+    else:
+        scheduler.step()
+
+
 def fit(
     model: nn.Module,
     train_batches: Batches,
@@ -261,15 +242,9 @@ def fit(
     device: torch.device,
     metrics: MetricCollection | None = None,
     metric_transform: MetricTransform | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    scheduler_interval: Literal["batch", "epoch"] = "batch",
-    early_stopping: EarlyStopping | None = None,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
+    scheduler: Scheduler | None = None,
+    callbacks: Sequence[Callback] | None = None,
     amp: bool = False,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
-    metadata: dict[str, Any] | None = None,
 ) -> History:
     """Train for several epochs, validating after each, and return the history.
 
@@ -289,38 +264,24 @@ def fit(
     metrics, metric_transform
         Validation metrics, as in :func:`evaluate`; recorded as ``valid_<name>``.
     scheduler
-        A learning-rate scheduler, or ``None``.
-    scheduler_interval
-        ``"batch"`` to step the scheduler after every batch (``OneCycleLR``),
-        ``"epoch"`` after every epoch (``StepLR``). ``ReduceLROnPlateau`` is
-        stepped every epoch with the validation loss.
-    early_stopping
-        Stops when its monitored value stops improving, and restores the best
-        weights at the end.
-    checkpoint_dir
-        If given, ``last.pt`` is written there after every epoch (model,
-        optimiser, scheduler, history, random state) and ``best.pt`` whenever
-        the early-stopping value improves.
-    resume
-        Continue from ``checkpoint_dir/last.pt`` if it exists, so an
-        interrupted run loses nothing.
+        A learning-rate scheduler, or ``None``. ``OneCycleLR`` and ``CyclicLR``
+        (whose length is counted in batches) are stepped after every batch,
+        every other scheduler after every epoch; ``ReduceLROnPlateau`` gets
+        the validation loss.
+    callbacks
+        Extra behaviour (see :mod:`~practicaltorch.training.callbacks`):
+        ``EarlyStopping``, ``Checkpoint`` (with resume), ``ProgressBar``,
+        ``PrintLog``. ``None`` means ``[ProgressBar()]``, a bar shown only in
+        a terminal.
     amp
         bfloat16 mixed precision.
-    progress
-        Show a progress bar: ``True``, ``False``, or ``None`` to show it only
-        when the output is a terminal.
-    log
-        Called with a one-line summary after each epoch, for example ``print``.
-    metadata
-        Plain values saved in every checkpoint (architecture, feature names,
-        normalisation statistics): what is needed to rebuild the model later.
 
     Returns
     -------
     History
-        One record per epoch: ``epoch``, ``train_loss``, ``valid_loss``, the
-        validation metrics, the learning rate ``lr`` and the cumulative
-        training time ``seconds``.
+        One record per epoch: ``epoch``, the learning rate ``lr``,
+        ``train_loss``, ``valid_loss``, the validation metrics and the
+        cumulative training time ``seconds``.
 
     Notes
     -----
@@ -329,56 +290,22 @@ def fit(
     the data, losses and metrics are reduced across processes, and only the
     main process shows progress, logs and writes checkpoints.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs a checkpoint_dir to resume from")
-    history = History()
-    first_epoch = 1
-    elapsed = 0.0
-    last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
-
-    if resume and last_path is not None and last_path.exists():
-        state = load_checkpoint(last_path)
-        unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if early_stopping is not None and state.get("early_stopping") is not None:
-            early_stopping.load_state_dict(state["early_stopping"])
-        if state.get("batches") is not None and hasattr(train_batches, "load_state_dict"):
-            train_batches.load_state_dict(state["batches"])
-        torch.set_rng_state(state["rng"])
-        history = History(list(state["history"]))
-        first_epoch = int(state["epoch"]) + 1
-        elapsed = history.last["seconds"] if history.records else 0.0
-
-    batch_scheduler = scheduler if scheduler_interval == "batch" else None
-    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    if plateau:
-        batch_scheduler = None
-
-    bar = tqdm(
-        range(first_epoch, epochs + 1),
-        desc="training",
-        unit="epoch",
-        disable=not is_main_process()
-        or (not progress if progress is not None else not sys.stderr.isatty()),
-    )
-    for epoch in bar:
-        set_epoch = getattr(getattr(train_batches, "sampler", None), "set_epoch", None)
-        if callable(set_epoch):  # DistributedSampler: a new shuffle each epoch
-            set_epoch(epoch)
+    callbacks = [ProgressBar()] if callbacks is None else callbacks
+    state = FitState(model, optimizer, scheduler, train_batches, epochs, list(callbacks))
+    per_batch = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
+    for callback in state.callbacks:
+        callback.before_fit(state)  # a resuming Checkpoint fills in weights, history, ...
+    for epoch in range(state.epoch + 1, epochs + 1):
+        set_epoch(train_batches, epoch)  # a new shuffle each epoch under torchrun
         start = time.perf_counter()
-        record: dict[str, float] = {"epoch": float(epoch)}
-        record["lr"] = float(optimizer.param_groups[0]["lr"])
+        record = {"epoch": float(epoch), "lr": float(optimizer.param_groups[0]["lr"])}
         record["train_loss"] = train_one_epoch(
             model,
             train_batches,
             loss_fn,
             optimizer,
             device,
-            scheduler=batch_scheduler,
+            scheduler=per_batch,
             amp=amp,
             epoch=epoch,
         )
@@ -392,63 +319,14 @@ def fit(
                 metric_transform=metric_transform,
                 amp=amp,
             )
-            record.update({f"valid_{k}": v for k, v in results.items()})
-        if scheduler is not None and batch_scheduler is None:
-            if plateau:
-                scheduler.step(record.get("valid_loss", record["train_loss"]))  # type: ignore[arg-type]
-            else:
-                scheduler.step()
-        elapsed += time.perf_counter() - start
-        record["seconds"] = elapsed
-        history.records.append(record)
-
-        stop = False
-        improved = False
-        if early_stopping is not None:
-            if early_stopping.monitor not in record:
-                raise KeyError(
-                    f"early stopping watches {early_stopping.monitor!r}, but the epoch "
-                    f"record has only {sorted(record)}"
-                )
-            improved = early_stopping.improved(record[early_stopping.monitor])
-            stop = early_stopping.step(record[early_stopping.monitor], unwrap(model), epoch)
-        if last_path is not None and is_main_process():
-            contents: dict[str, Any] = {
-                "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "early_stopping": early_stopping.state_dict() if early_stopping else None,
-                "batches": train_batches.state_dict()
-                if hasattr(train_batches, "state_dict")
-                else None,
-                "rng": torch.get_rng_state(),
-                "history": history.to_list(),
-                "epoch": epoch,
-                "metadata": metadata or {},
-            }
-            save_checkpoint(last_path, **contents)
-            if improved:
-                save_checkpoint(
-                    last_path.with_name("best.pt"),
-                    model=unwrap(model).state_dict(),
-                    epoch=epoch,
-                    metadata=metadata or {},
-                )
-
-        barrier()  # nobody reads a checkpoint before the main process has written it
-        summary = "  ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "lr"))
-        bar.set_postfix_str(summary, refresh=False)
-        if log is not None and is_main_process():
-            log(f"epoch {epoch}/{epochs}  {summary}")
-        if stop:
-            if log is not None and is_main_process():
-                log(
-                    f"early stopping: no improvement in {early_stopping.monitor} "  # type: ignore[union-attr]
-                    f"for {early_stopping.patience} epochs; best was epoch "  # type: ignore[union-attr]
-                    f"{early_stopping.best_epoch}"  # type: ignore[union-attr]
-                )
+            record.update({f"valid_{name}": value for name, value in results.items()})
+        _step_per_epoch(scheduler, record)  # StepLR, ReduceLROnPlateau, ... (not OneCycleLR)
+        record["seconds"] = state.history.seconds + time.perf_counter() - start
+        state.history.records.append(record)
+        for callback in state.callbacks:
+            callback.after_epoch(state)  # early stopping, checkpoints, progress, logs
+        if state.stop:
             break
-    bar.close()
-    if early_stopping is not None:
-        early_stopping.restore(unwrap(model))
-    return history
+    for callback in state.callbacks:
+        callback.after_fit(state)
+    return state.history
