@@ -1,7 +1,8 @@
 """Learners' answers shared by the self-check tests: stubs, correct forms and mistakes.
 
-Each training loop has the signature ``(model, loader, loss_fn, optimizer, device)``
-and returns the mean batch loss; each evaluation loop ``(model, loader, loss_fn,
+Each training loop has the signature ``(model, loader, loss_fn, optimizer, device,
+scheduler=None)``, steps the scheduler (if any) after each optimiser step, and returns
+the mean batch loss; each evaluation loop ``(model, loader, loss_fn,
 device)``. ``CORRECT_TRAINING`` holds the forms every training check must accept,
 ``WRONG_TRAINING`` the mistakes it must reject, with a word of the expected hint.
 """
@@ -29,8 +30,18 @@ def output(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
+def _step(scheduler: Any) -> None:
+    if scheduler is not None:
+        scheduler.step()
+
+
 def train_zero_first(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """The worked solution: zero_grad, forward, loss, backward, step; the mean loss."""
     model.train()
@@ -41,12 +52,18 @@ def train_zero_first(
         loss = loss_fn(model(inputs), targets)
         loss.backward()
         optimizer.step()
+        _step(scheduler)
         losses.append(loss.item())
     return sum(losses) / len(losses)
 
 
 def train_model_zero_grad_last(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """Correct too: model.zero_grad() at the end of each step, a sample-weighted mean."""
     model.train()
@@ -55,6 +72,7 @@ def train_model_zero_grad_last(
         loss = loss_fn(model(inputs.to(device)), targets.to(device))
         loss.backward()
         optimizer.step()
+        _step(scheduler)
         model.zero_grad()
         total += loss.item() * len(targets)
         count += len(targets)
@@ -62,7 +80,12 @@ def train_model_zero_grad_last(
 
 
 def train_no_zero_grad(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """Mistake: gradients are never cleared."""
     model.train()
@@ -71,12 +94,18 @@ def train_no_zero_grad(
         loss = loss_fn(model(inputs), targets)
         loss.backward()
         optimizer.step()
+        _step(scheduler)
         losses.append(loss.item())
     return sum(losses) / len(losses)
 
 
 def train_zero_between(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """Mistake: the gradients are cleared between backward() and step()."""
     model.train()
@@ -86,12 +115,18 @@ def train_zero_between(
         loss.backward()
         optimizer.zero_grad()
         optimizer.step()
+        _step(scheduler)
         losses.append(loss.item())
     return sum(losses) / len(losses)
 
 
 def train_no_train_mode(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """Mistake: model.train() is missing."""
     losses = []
@@ -100,12 +135,18 @@ def train_no_train_mode(
         loss = loss_fn(model(inputs), targets)
         loss.backward()
         optimizer.step()
+        _step(scheduler)
         losses.append(loss.item())
     return sum(losses) / len(losses)
 
 
 def train_step_once(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """Mistake: optimizer.step() after the loop, once per epoch."""
     model.train()
@@ -120,7 +161,12 @@ def train_step_once(
 
 
 def train_last_loss(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> float:
     """Mistake: returns the last batch's loss, not the mean."""
     model.train()
@@ -130,11 +176,17 @@ def train_last_loss(
         loss = loss_fn(model(inputs), targets)
         loss.backward()
         optimizer.step()
+        _step(scheduler)
     return loss.item()
 
 
 def train_sum_of_tensors(
-    model: nn.Module, loader: Batches, loss_fn: Any, optimizer: Optimizer, device: Any
+    model: nn.Module,
+    loader: Batches,
+    loss_fn: Any,
+    optimizer: Optimizer,
+    device: Any,
+    scheduler: Any = None,
 ) -> Tensor:
     """Mistake: adds up the loss tensors (no .item()), keeping every batch's graph."""
     model.train()
@@ -145,6 +197,7 @@ def train_sum_of_tensors(
         loss = loss_fn(model(inputs), targets)
         loss.backward()
         optimizer.step()
+        _step(scheduler)
         total = total + loss
         count += 1
     return total / count

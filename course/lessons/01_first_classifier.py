@@ -145,9 +145,10 @@ fig.tight_layout()
 #
 # ### Task 1: batches
 #
-# Create `train_loader` (batches of 32, shuffled) and `valid_loader` (batches of 256, in
-# order). Then take the first batch of `train_loader` into `features_batch` and
-# `targets_batch`: a loader is iterable, so `next(iter(train_loader))` gives one batch.
+# Create two `DataLoader`s: `train_loader` over `train_set` (batches of 32, shuffled) and
+# `valid_loader` over `valid_set` (batches of 256, in order). Then take the first batch of
+# `train_loader` into the tensors `features_batch` and `targets_batch`: a loader is
+# iterable, so `next(iter(train_loader))` gives one batch.
 
 # %%
 ### BEGIN SOLUTION
@@ -158,7 +159,7 @@ features_batch, targets_batch = next(iter(train_loader))
 print("features:", tuple(features_batch.shape), " targets:", tuple(targets_batch.shape))
 
 # %%
-check.batch(features_batch, targets_batch)
+check.batch(features_batch, targets_batch, train_loader, valid_loader)
 
 # %% [markdown]
 # The first axis of every batch is the batch: 32 tumours with 30 features, and 32 targets,
@@ -196,7 +197,8 @@ for name, loader in [("DataLoader", train_loader), ("TensorBatches", fast_loader
 #
 # Create `model`, a linear layer from 30 features to one logit, and move it to `device`. See
 # [`nn.Linear`](https://docs.pytorch.org/docs/stable/generated/torch.nn.Linear.html). Do not
-# add a sigmoid: the loss function below applies it.
+# add a sigmoid: the loss function below applies it. A common mistake here is leaving out
+# `.to(device)`: on a computer without a GPU nothing fails, but on a GPU the next cell does.
 
 # %%
 ### BEGIN SOLUTION
@@ -328,6 +330,9 @@ def train_model(model, train_loader, valid_loader, loss_fn, optimizer, device, e
 
 
 # %%
+check.train_model(train_model)
+
+# %%
 seed_everything(0)
 model = nn.Linear(30, 1).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -364,8 +369,9 @@ fig.tight_layout()
 #
 # ### Task 6: the validation ROC-AUC
 #
-# Use your `evaluate` to get the validation logits and targets, then compute `valid_auc`, a
-# Python float, with torchmetrics'
+# Use your `evaluate` to get the validation logits and targets into the tensors
+# `valid_logits` and `valid_targets` (shape `(N, 1)` each; the plot below uses them), then
+# compute `valid_auc`, a Python float, with torchmetrics'
 # [`binary_auroc`](https://lightning.ai/docs/torchmetrics/stable/classification/auroc.html)
 # (imported above). It wants flat predictions of shape `(N,)` and integer targets: use
 # `.squeeze(1)` and `.long()`.
@@ -378,7 +384,7 @@ valid_auc = binary_auroc(valid_logits.squeeze(1), valid_targets.squeeze(1).long(
 print(f"validation ROC-AUC: {valid_auc:.4f}")
 
 # %%
-check.roc_auc(valid_auc)
+check.roc_auc(valid_auc, valid_logits, valid_targets)
 
 # %%
 flat_logits, flat_targets = valid_logits.squeeze(1).cpu(), valid_targets.squeeze(1).long().cpu()
@@ -546,7 +552,7 @@ class_targets = moon_targets[:800].squeeze(1).long()
 ### END SOLUTION
 
 # %%
-check.class_indices(class_targets, 800)
+check.class_indices(class_targets, moon_targets[:800])
 
 # %%
 two_class_model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2)).to(device)

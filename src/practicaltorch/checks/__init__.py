@@ -48,6 +48,7 @@ __all__ = [
     "check_metric",
     "check_tensor",
     "expect_close",
+    "expect_decreasing",
     "expect_tensor",
     "fail",
     "model_output",
@@ -151,9 +152,8 @@ def check_close(
     return f"`{name}` is right"
 
 
-@check("{name}")
-def check_decreasing(losses: Any, *, name: str = "the loss", min_drop: float = 0.5) -> str:
-    """Check that a loss curve falls: the last value at most ``(1 - min_drop)`` times the first.
+def expect_decreasing(losses: Any, *, name: str, min_drop: float) -> None:
+    """Raise a :class:`Hint` unless the last loss is at most ``(1 - min_drop)`` times the first.
 
     ``losses`` may be a list of floats or of 0-d tensors, a tensor or an array.
     """
@@ -172,7 +172,14 @@ def check_decreasing(losses: Any, *, name: str = "the loss", min_drop: float = 0
             f"{100 * min_drop:.0f}%. Check optimizer.zero_grad(), loss.backward() and "
             "optimizer.step() are all in the loop, and try a larger learning rate"
         )
-    return f"`{name}` fell from {first:.4g} to {last:.4g}"
+
+
+@check("{name}")
+def check_decreasing(losses: Any, *, name: str = "the loss", min_drop: float = 0.5) -> str:
+    """Check that a loss curve falls (see :func:`expect_decreasing`)."""
+    expect_decreasing(losses, name=name, min_drop=min_drop)
+    values = [as_number(v) for v in losses]
+    return f"`{name}` fell from {values[0]:.4g} to {values[-1]:.4g}"
 
 
 @check("{name}")

@@ -28,6 +28,7 @@ from practicaltorch.checks._core import CheckResult, Hint, call, check, fail, nu
 __all__ = [
     "Batches",
     "CountingSGD",
+    "CountingScheduler",
     "RecordingModel",
     "accuracy_problem",
     "check_train_epoch",
@@ -68,6 +69,19 @@ class CountingSGD(torch.optim.SGD):
         """Count the step, then take it."""
         self.steps += 1
         return super().step(closure)
+
+
+class CountingScheduler(torch.optim.lr_scheduler.LambdaLR):
+    """A schedule that keeps the learning rate as it is and counts its steps."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.steps = -1  # LambdaLR steps once when it is created
+        super().__init__(optimizer, lambda _: 1.0)
+
+    def step(self, epoch: int | None = None) -> None:
+        """Count the step, then take it."""
+        self.steps += 1
+        super().step()
 
 
 def probe_batches(feature_shape: Sequence[int], *, seed: int, n_classes: int = 3) -> Batches:
@@ -159,6 +173,7 @@ def check_train_epoch(
     *,
     loss_fn: nn.Module | None = None,
     one_forward_per_batch: bool = False,
+    with_scheduler: bool = False,
     name: str = "train_epoch",
 ) -> str:
     """Run ``train_epoch(model, batches, loss_fn, optimizer, device)`` on a probe of ``net``.
@@ -178,6 +193,8 @@ def check_train_epoch(
         The loss to train with; ``nn.CrossEntropyLoss()`` if not given.
     one_forward_per_batch
         Require exactly one forward pass per batch, not merely at least one.
+    with_scheduler
+        Pass a scheduler as a sixth argument; it must be stepped once per batch.
     name
         What the function is called in the exercise.
 
@@ -191,7 +208,9 @@ def check_train_epoch(
     probe = RecordingModel(copy.deepcopy(net)).eval()  # it must switch to training mode
     start = [p.detach().clone() for p in probe.parameters()]
     optimizer = CountingSGD(probe.parameters(), lr=_LR)
-    value = call(train_epoch, name, probe, batches, loss_fn, optimizer, _CPU)
+    scheduler = CountingScheduler(optimizer) if with_scheduler else None
+    extra = () if scheduler is None else (scheduler,)
+    value = call(train_epoch, name, probe, batches, loss_fn, optimizer, _CPU, *extra)
     if not probe.calls:
         raise Hint(f"`{name}` never ran the model on the batches")
     if one_forward_per_batch and len(probe.calls) != len(batches):
@@ -213,6 +232,11 @@ def check_train_epoch(
     if not _same(got, want):
         _expect_updates(name, got, start, optimizer.steps, len(batches))
     _expect_mean_loss(name, value, losses)
+    if scheduler is not None and scheduler.steps != len(batches):
+        raise Hint(
+            f"`{name}` stepped the scheduler {scheduler.steps} times on {len(batches)} "
+            "batches: call scheduler.step() once per batch, after optimizer.step()"
+        )
     return f"`{name}` trains: train mode, zero_grad, forward, loss, backward, step"
 
 
