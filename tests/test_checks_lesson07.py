@@ -59,7 +59,7 @@ def overfitting_run() -> dict[str, Any]:
             torch.optim.Adam(model.parameters(), lr=3e-2),
             epochs=epochs,
             device=torch.device("cpu"),
-            early_stopping=stopper,
+            callbacks=[] if stopper is None else [stopper],
         )
         return model, history
 

@@ -72,7 +72,7 @@ from practicaltorch.data import (
 from practicaltorch.models import EllipseCNN, transfer_model
 from practicaltorch.models.coordconv import background_difference
 from practicaltorch.plots import plot_ellipses, plot_history
-from practicaltorch.training import regression_metrics
+from practicaltorch.training import PrintLog, regression_metrics
 
 seed_everything(0)
 device = pick_device()
@@ -294,7 +294,7 @@ transfer_history = fit(
     scheduler=torch.optim.lr_scheduler.OneCycleLR(
         transfer_optimizer, max_lr=1e-3, total_steps=transfer_epochs * len(transfer_batches)
     ),
-    log=print,
+    callbacks=[PrintLog()],
 )
 transfer_mae_px = transfer_history.last["valid_mae"]
 print(
@@ -411,7 +411,7 @@ history = fit(
     metrics=regression_metrics(),
     metric_transform=in_pixels,
     scheduler=scheduler,
-    log=print,
+    callbacks=[PrintLog()],
 )
 ### END SOLUTION
 

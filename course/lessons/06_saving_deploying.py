@@ -78,7 +78,7 @@ from practicaltorch.export import (
     verify,
 )
 from practicaltorch.models import load_model
-from practicaltorch.training import multiclass_metrics, save_checkpoint
+from practicaltorch.training import Callback, Checkpoint, multiclass_metrics, save_checkpoint
 
 warnings.filterwarnings("ignore", category=TorchScriptDeprecationWarning)
 seed_everything(0)
@@ -299,12 +299,15 @@ except pickle.UnpicklingError as error:
 # ## 6. Resume an interrupted run
 #
 # Long runs get interrupted: a job hits the cluster's time limit, a laptop goes to sleep, a
-# node fails. With `checkpoint_dir=...`, `fit` writes `last.pt` after every epoch (model,
-# optimiser, scheduler, shuffling and random-number state, history), and with `resume=True` it
-# continues from there, so the interruption costs at most one epoch.
+# node fails. Pass `fit` a `Checkpoint(folder)` callback and it writes `folder/last.pt` after
+# every epoch (model, optimiser, scheduler, shuffling and random-number state, history);
+# `Checkpoint(folder, resume=True)` continues from there, so the interruption costs at most
+# one epoch.
 #
-# We simulate a job killed after epoch 15: the `log` function, which `fit` calls after each
-# epoch (after writing the checkpoint), raises an exception.
+# A *callback* is an object whose methods `fit` calls at fixed moments: `before_fit`,
+# `after_epoch` and `after_fit`. We simulate a job killed after epoch 15 with a small one of
+# our own, whose `after_epoch` raises an exception. Callbacks run in increasing `order`; the
+# `Checkpoint` has order 90, so `order = 100` makes ours run after `last.pt` is written.
 
 
 # %%
@@ -312,14 +315,17 @@ class JobKilledError(Exception):
     """Stands in for a time limit or a crash."""
 
 
-def kill_after(epoch):
-    """Return a `log` function for `fit` that stops the run after `epoch` epochs."""
+class KillAfter(Callback):
+    """Stop the run with an error once `epoch` epochs are done."""
 
-    def log(line):
-        if line.startswith(f"epoch {epoch}/"):
-            raise JobKilledError(f"job killed after epoch {epoch} of {epochs}")
+    order = 100  # after the Checkpoint (90) has written last.pt
 
-    return log
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_epoch(self, state):
+        if state.epoch == self.epoch:
+            raise JobKilledError(f"job killed after epoch {self.epoch} of {state.epochs}")
 
 
 run_dir = workdir / "resumable"
@@ -337,8 +343,7 @@ try:
         device=device,
         metrics=multiclass_metrics(3),
         scheduler=first_scheduler,
-        checkpoint_dir=run_dir,
-        log=kill_after(15),
+        callbacks=[Checkpoint(run_dir), KillAfter(15)],
     )
 except JobKilledError as error:
     print(error)
@@ -367,7 +372,7 @@ reference_history = fit(
 # **Task.** Resume the killed run as a new Python process would: build a fresh model,
 # batches, optimiser and scheduler with `make_model` and `make_training` (their random starting
 # state does not matter: everything is overwritten from `last.pt`), then call `fit` with the
-# same settings, the same `checkpoint_dir` and `resume=True`. Keep its history in
+# same settings and `callbacks=[Checkpoint(run_dir, resume=True)]`. Keep its history in
 # `resumed_history`. Note that `epochs` is the *total* number of epochs, including those
 # already done.
 
@@ -385,8 +390,7 @@ resumed_history = fit(
     device=device,
     metrics=multiclass_metrics(3),
     scheduler=resumed_scheduler,
-    checkpoint_dir=run_dir,
-    resume=True,
+    callbacks=[Checkpoint(run_dir, resume=True)],
 )
 ### END SOLUTION
 

@@ -134,8 +134,7 @@ def train(
         device=device,
         metrics=multiclass_metrics(10),
         scheduler=scheduler,
-        scheduler_interval="epoch" if schedule == "step" else "batch",
-        early_stopping=early_stopping,
+        callbacks=[] if early_stopping is None else [early_stopping],
     )
 
 
@@ -195,10 +194,11 @@ check.best_epoch(best_epoch, overfit)
 # ## 3. Early stopping
 #
 # The simplest remedy: watch the validation loss, stop when it has not improved for a while,
-# and keep the weights from the best epoch. `practicaltorch.EarlyStopping` does this inside
-# `fit`: `patience` is how many epochs without improvement to allow (a little patience rides
-# out noisy epochs), and `restore_best=True` puts the best epoch's weights back at the end.
-# (Lightning and Keras have the same callback under the same name.)
+# and keep the weights from the best epoch. `practicaltorch.EarlyStopping` does this as a
+# *callback* of `fit`, an object that `fit` calls after every epoch (`train` passes it in
+# `callbacks=[...]`). `patience` is how many epochs without improvement to allow (a little
+# patience rides out noisy epochs), and `restore_best=True` puts the best epoch's weights back
+# at the end. (Lightning and Keras have the same callback under the same name.)
 #
 # **Task.** Create `stopper`, an `EarlyStopping` that watches `"valid_loss"` with a patience of
 # 4 epochs and restores the best weights, and train a fresh `network((512, 512))` with it for
@@ -234,7 +234,8 @@ check.early_stopping(stopper, stopped, stopped_model, valid_batches, max_epochs=
 #   the total number of batches, `epochs * steps_per_epoch`. On small problems it is often the
 #   fastest route to a good model.
 #
-# `train` steps the scheduler once per epoch for `"step"` and once per batch otherwise.
+# `fit` steps a `OneCycleLR` once per batch and other schedulers, such as `StepLR`, once per
+# epoch.
 #
 # **Task.** Complete `make_scheduler(kind, optimizer, epochs, steps_per_epoch)`: return a
 # `StepLR` that divides the rate by 10 every `epochs // 3` epochs for `"step"`, and a

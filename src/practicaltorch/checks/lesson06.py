@@ -168,7 +168,7 @@ def resumed(history: Any, reference: Any, *, killed_after: int) -> CheckResult:
     Parameters
     ----------
     history
-        The learner's ``History`` from ``fit(..., resume=True)``.
+        The learner's ``History`` from the resumed ``fit``.
     reference
         The ``History`` of the same run without an interruption.
     killed_after
@@ -197,7 +197,7 @@ def resumed(history: Any, reference: Any, *, killed_after: int) -> CheckResult:
     if abs(early[0] - early[1]) > 1e-6 * max(1.0, abs(early[1])):
         return fail(
             "the first epochs differ from the killed run's: this looks like a new run from "
-            "scratch. Pass the same checkpoint_dir and resume=True"
+            "scratch. Pass callbacks=[Checkpoint(run_dir, resume=True)]"
         )
     last, target = got[-1]["valid_loss"], want[-1]["valid_loss"]
     if abs(last - target) > 1e-4 * max(1.0, abs(target)):

@@ -117,7 +117,7 @@ def early_stopping(
     if stopper.monitor != "valid_loss":
         return fail(f"`stopper` watches {stopper.monitor!r}; watch 'valid_loss'")
     if stopper.best_epoch == 0:
-        return fail("`stopper` never saw an epoch: pass it to fit as early_stopping=stopper")
+        return fail("`stopper` never saw an epoch: pass it to train as early_stopping=stopper")
     if not isinstance(model, nn.Module):
         return fail(f"`stopped_model` is a {type(model).__name__}, not a model")
     losses = _series(history, "valid_loss")
