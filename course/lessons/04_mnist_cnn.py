@@ -74,7 +74,7 @@ from practicaltorch.data import MNIST, load_mnist_tensors
 from practicaltorch.data.mnist import MNIST_CLASSES, MNIST_MEAN, MNIST_STD
 from practicaltorch.models import DigitCNN
 from practicaltorch.plots import plot_confusion_matrix, plot_digits, plot_history
-from practicaltorch.training import confusion_matrix, multiclass_metrics
+from practicaltorch.training import PrintLog, confusion_matrix, multiclass_metrics
 
 seed_everything(0)
 device = pick_device()
@@ -576,7 +576,7 @@ history = fit(
     device=device,
     metrics=multiclass_metrics(10),
     scheduler=scheduler,
-    log=print,
+    callbacks=[PrintLog()],
 )
 ### END SOLUTION
 
