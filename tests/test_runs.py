@@ -179,6 +179,13 @@ def test_check_writable_in_a_read_only_folder(tmp_path: Path) -> None:
         locked.chmod(0o700)
 
 
+def test_describe_os_error_keeps_messages_written_for_people(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as caught:
+        runs.resolve_run_dir(tmp_path)
+    assert "not a run folder" in runs.describe_os_error(caught.value)
+
+
 def test_describe_os_error_without_a_filename() -> None:
-    assert runs.describe_os_error(OSError(errno.EROFS, "Read-only")).startswith("the file system")
+    read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
+    assert runs.describe_os_error(read_only).startswith("the file system")
     assert runs.describe_os_error(OSError("odd")) == "odd"

@@ -57,3 +57,22 @@ def test_load_model_errors(tmp_path: Path) -> None:
     torch.save(contents, tmp_path / "model.pt")
     with pytest.raises(ValueError, match="do not fit"):
         load_model(tmp_path)
+
+
+def test_a_finished_run_is_never_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    penguins_species.run(penguins_species.Config(quick=True), tmp_path)
+    before = (tmp_path / "model.pt").read_bytes()
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training started although the folder holds a finished run")
+
+    monkeypatch.setattr(penguins_species, "train_mlp", no_training)
+    with pytest.raises(FileExistsError, match="finished run"):
+        penguins_species.run(penguins_species.Config(quick=True), tmp_path)
+    assert (tmp_path / "model.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("epochs", [0, -2])
+def test_bad_epochs_are_an_error_not_the_default(epochs: int) -> None:
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        cancer.run(cancer.Config(epochs=epochs))

@@ -7,62 +7,76 @@ in the library, where it can be tested and reused.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
-import json
+import os
 import platform
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from practicaltorch.devices import configure_threads
-    from practicaltorch.recipes import RECIPES, get_recipe
+    from practicaltorch.devices import configure_threads, pick_device
+    from practicaltorch.recipes import RECIPES, unknown_recipe
+    from practicaltorch.recipes.suite import Options, run_suite
 
+    if args.name != "all" and args.name not in RECIPES:
+        raise ValueError(unknown_recipe(args.name))
     names = list(RECIPES) if args.name == "all" else [args.name]
+    pick_device(args.device)  # a bad --device is reported before anything runs
+    cores = _cpu_count()
+    if args.threads is not None and args.threads > cores:
+        print(
+            f"warning: --threads {args.threads} is more than this machine's {cores} CPU "
+            f"core(s); that is usually slower. Try --threads {cores} or fewer.",
+            file=sys.stderr,
+        )
     threads = configure_threads(args.threads)
-    out_root = Path(args.out)
-    reports = []
-    started = time.perf_counter()
+    out = Path(args.out).expanduser()
     print(
         f"practicaltorch run {args.name}: {len(names)} recipe(s), {threads} CPU thread(s), "
-        f"results in {out_root}/",
+        f"results in {out}/",
         flush=True,
     )
-    for name in names:
-        module = get_recipe(name)
-        overrides = {"seed": args.seed, "device": args.device, "quick": args.quick}
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
-        config = dataclasses.replace(module.Config(), **overrides)
-        log = print if args.verbose else None
-        print(f"-> {name} ...", flush=True)
-        report = module.run(config, out_root / name, log=log)
-        reports.append(report)
-        print(report.summary(), flush=True)
-    total = time.perf_counter() - started
-
-    if len(reports) > 1:
-        print("\nSummary against the quality bars:")
-        for report in reports:
-            print("  " + report.summary())
-        passed = sum(r.passed for r in reports)
-        print(f"{passed}/{len(reports)} reached their bar; {total:.0f} s in all.")
-    summary = {
-        "total_seconds": total,
-        "threads": threads,
-        "quick": args.quick,
-        "reports": [r.to_json() for r in reports],
-    }
-    out_root.mkdir(parents=True, exist_ok=True)
-    (out_root / "summary.json").write_text(json.dumps(summary, indent=2))
-    if args.strict and not all(r.passed for r in reports):
+    suite = run_suite(
+        names,
+        Options(seed=args.seed, epochs=args.epochs, device=args.device, quick=args.quick),
+        out,
+        threads=threads,
+        say=lambda line: print(line, flush=True),
+        log=print if args.verbose else None,
+    )
+    lines = suite.summary_lines() if len(names) > 1 else []
+    lines += suite.advice_lines()
+    if lines:
+        print("\n" + "\n".join(lines), flush=True)
+    if suite.failed or (args.strict and not suite.all_passed):
         return 1
     return 0
+
+
+def _cpu_count() -> int:
+    """Return the number of CPU cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _count(minimum: int, what: str) -> Callable[[str], int]:
+    """Return an argparse type for whole numbers of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum} ({what}), got {value}")
+        return value
+
+    return parse
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -147,10 +161,20 @@ def _export(args: argparse.Namespace) -> int:
 
     # export_run explains the deprecation in its log; no need to warn twice.
     warnings.filterwarnings("ignore", category=TorchScriptDeprecationWarning)
-    result = export_run(Path(args.run_dir), args.format, args.out, log=print)
-    if args.no_verify:
-        return 0
-    return 0 if verify(result.out_dir, log=print).passed else 1
+    from practicaltorch.runs import resolve_run_dir
+
+    run_dir = resolve_run_dir(args.run_dir)  # a recipe folder means its newest finished run
+    result = export_run(run_dir, args.format, args.out, log=print)
+    if not args.no_verify and not verify(result.out_dir, log=print).passed:
+        return 1
+    if args.fortran is not None:
+        from practicaltorch.export import write_fortran_program
+
+        program = write_fortran_program(result.out_dir, args.fortran)
+        print(f"Fortran program {program.source}; build and check it against FTorch with:")
+        for command in program.build_commands():
+            print(f"  {command}")
+    return 0
 
 
 AUTHORING_COMMANDS = ("notebooks", "site")
@@ -214,17 +238,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and evaluate reference models against their quality bars",
         description="Train reference models and report each metric beside its quality bar.",
     )
-    run.add_argument("name", choices=[*RECIPES, "all"], help="which recipe, or 'all'")
+    run.add_argument("name", metavar="NAME", help=f"which recipe: {', '.join(RECIPES)}, or 'all'")
     run.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)"
     )
-    run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    run.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    run.add_argument(
+        "--seed",
+        type=_count(0, "seeds are not negative"),
+        default=0,
+        help="random seed (default: 0)",
+    )
+    run.add_argument(
+        "--epochs",
+        type=_count(1, "passes over the training data"),
+        default=None,
+        help="override the number of epochs (at least 1)",
+    )
     run.add_argument("--out", default="runs", help="directory for results (default: runs)")
     run.add_argument("--quick", action="store_true", help="a small seeded run for smoke tests")
     run.add_argument(
         "--threads",
-        type=int,
+        type=_count(1, "CPU threads"),
         default=None,
         help="CPU threads (default: 1 on machines with 2 cores or fewer)",
     )
@@ -274,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export the model of a `practicaltorch run` directory, with an example "
         "input and its expected output, then verify the file in a fresh process.",
     )
-    export.add_argument("run_dir", help="a run directory holding model.pt, e.g. runs/mnist")
+    export.add_argument(
+        "run_dir",
+        help="a run folder holding model.pt, e.g. runs/mnist/1, or a recipe folder such as "
+        "runs/mnist (its newest finished run)",
+    )
     export.add_argument(
         "--format", choices=["torchscript", "onnx"], default="torchscript", help="file format"
     )
@@ -282,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="output folder (default: RUN_DIR/export/FORMAT)"
     )
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process check")
+    export.add_argument(
+        "--fortran",
+        metavar="DIR",
+        default=None,
+        help="also write a Fortran program and CMakeLists.txt to DIR that run the model "
+        "through FTorch and check it against the example (TorchScript only)",
+    )
     export.set_defaults(handler=_export)
 
     for command, what in (
@@ -305,12 +350,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        print(
+            "\ninterrupted: finished runs are kept; an interrupted run's folder has no "
+            "metrics.json",
+            file=sys.stderr,
+        )
         return 130
-    except (RuntimeError, ValueError, FileNotFoundError, ImportError) as error:
-        print(f"practicaltorch {args.command}: {error}", file=sys.stderr)
+    except (RuntimeError, ValueError, OSError, ImportError) as error:
+        print(f"practicaltorch {args.command}: {_explain(error)}", file=sys.stderr)
         return 2
     return status
+
+
+def _explain(error: Exception) -> str:
+    """Return the message for an error that stopped a command."""
+    from practicaltorch.runs import describe_os_error
+
+    if isinstance(error, OSError) and error.errno is not None and error.filename:
+        return describe_os_error(error)
+    return str(error) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -377,6 +377,10 @@ def describe_os_error(error: OSError) -> str:
     >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "runs/mnist/3"))
     'runs/mnist/3: the disk is full: free some space or choose a folder on another disk'
     """
-    advice = _ADVICE.get(error.errno or 0, error.strerror or str(error))
+    own_words = error.strerror and error.errno and error.strerror != os.strerror(error.errno)
+    if own_words:  # a message written for people already, e.g. by resolve_run_dir
+        advice = str(error.strerror)
+    else:
+        advice = _ADVICE.get(error.errno or 0, error.strerror or str(error))
     where = error.filename
     return f"{where}: {advice}" if where else advice

@@ -1,26 +1,81 @@
-"""What every recipe shares: the quality bar, the report, and saving results.
+"""What every recipe shares: the quality bar, the report, the opening and saving results.
 
-A recipe is one lesson's reference solution as a function: a ``Config``
-dataclass of settings and ``run(config) -> Report``. Recipes compose the data,
-model and training building blocks; the CLI only parses arguments and calls them.
+A recipe is one lesson's reference solution as a module with a ``NAME``, a
+quality bar ``BAR``, a ``Config`` dataclass of settings and
+``run(config, out_dir=None) -> Report`` (the :class:`Recipe` protocol). Recipes
+compose the data, model and training building blocks; the CLI only parses
+arguments and calls them.
+
+Every recipe opens with :func:`begin` (check the settings and the output folder,
+seed, choose the device) and ends with :func:`save_run`, which writes each file
+atomically and ``metrics.json`` last, so a folder with ``metrics.json`` holds one
+finished run and nothing else. This module does not import PyTorch itself, so the
+registry in :mod:`practicaltorch.recipes` stays light.
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-from torch import nn
+from practicaltorch.runs import (
+    atomic_file,
+    check_writable,
+    is_finished,
+    save_atomic,
+    write_json_atomic,
+)
 
-from practicaltorch.training.callbacks import save_checkpoint
-from practicaltorch.training.loop import History
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.figure import Figure
+    from torch import nn
 
-__all__ = ["Bar", "Report", "save_run"]
+    from practicaltorch.training import History
+
+__all__ = [
+    "Bar",
+    "Recipe",
+    "RecipeConfig",
+    "Report",
+    "begin",
+    "check_out_dir",
+    "resolve_epochs",
+    "save_figure",
+    "save_run",
+]
+
+
+class RecipeConfig(Protocol):
+    """The settings every recipe's ``Config`` has (the command line sets them)."""
+
+    seed: int
+    epochs: int | None
+    device: str | None
+    quick: bool
+
+
+class Recipe(Protocol):
+    """What a recipe module provides; :func:`practicaltorch.recipes.get_recipe` returns one."""
+
+    NAME: str
+    BAR: Bar
+    Config: type[Any]
+
+    def run(
+        self,
+        config: Any,
+        out_dir: Path | None = None,
+        *,
+        progress: bool | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> Report:
+        """Train and evaluate with ``config``; write results to ``out_dir`` if given."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -182,9 +237,139 @@ class Report:
             "config": self.config,
             "versions": {
                 "python": platform.python_version(),
-                "torch": torch.__version__,
+                "torch": _torch_version(),
             },
         }
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
+
+def resolve_epochs(epochs: int | None, default: int) -> int:
+    """Return the number of epochs to train: ``epochs``, or ``default`` when it is ``None``.
+
+    Parameters
+    ----------
+    epochs
+        The user's choice; ``None`` for the recipe's default.
+    default
+        The recipe's default (which may depend on quick mode).
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``epochs`` is 0 or negative (never silently replaced by the default).
+
+    Examples
+    --------
+    >>> resolve_epochs(None, 3), resolve_epochs(7, 3)
+    (3, 7)
+    >>> resolve_epochs(0, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be at least 1, got 0
+    """
+    if epochs is None:
+        return default
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs!r}")
+    return epochs
+
+
+def check_out_dir(out_dir: Path) -> Path:
+    """Check, before any training, that a run's results can be written to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        The run folder; created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    FileExistsError
+        If it already holds a finished run or an export: results are never replaced.
+    OSError
+        If it cannot be created or written to (see
+        :func:`practicaltorch.runs.describe_os_error`).
+    """
+    check_writable(out_dir)
+    if is_finished(out_dir) or (out_dir / "export").exists():
+        raise FileExistsError(
+            errno.EEXIST,
+            "already holds a finished run, which is never replaced; choose a new folder "
+            "(`practicaltorch run` numbers them for you: OUT/NAME/1, 2, ...)",
+            str(out_dir),
+        )
+    return out_dir
+
+
+def begin(
+    config: RecipeConfig, default_epochs: int, out_dir: Path | None = None
+) -> tuple[torch.device, int]:
+    """Open a recipe's run: check the settings and the output folder, seed, pick the device.
+
+    Everything that can be wrong with the settings or the output folder is
+    reported here, before any data is loaded or any training starts.
+
+    Parameters
+    ----------
+    config
+        The recipe's settings.
+    default_epochs
+        Epochs to train when ``config.epochs`` is ``None``.
+    out_dir
+        Where results will be written, or ``None``.
+
+    Returns
+    -------
+    device : torch.device
+        From ``config.device`` (``None``: the best available).
+    epochs : int
+        The number of epochs to train.
+    """
+    from practicaltorch.devices import pick_device, seed_everything
+
+    epochs = resolve_epochs(config.epochs, default_epochs)
+    device = pick_device(config.device)
+    if out_dir is not None:
+        check_out_dir(out_dir)
+    seed_everything(config.seed)
+    return device, epochs
+
+
+def save_figure(figure: Figure, out_dir: Path, name: str, report: Report) -> None:
+    """Write a figure as a PNG file atomically, close it, and list it in the report.
+
+    Parameters
+    ----------
+    figure
+        A matplotlib figure.
+    out_dir
+        The run folder.
+    name
+        File name, for example ``"confusion_matrix.png"``.
+    report
+        Its ``files`` gets ``name``.
+    """
+    from practicaltorch import plots
+
+    with atomic_file(out_dir / name) as handle:
+        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
+    plots.close(figure)
+    report.files.append(name)
 
 
 def save_run(
@@ -199,7 +384,7 @@ def save_run(
 ) -> Report:
     """Write a run's weights, metrics and loss curves, and record them in the report.
 
-    Files written to ``out_dir``:
+    Each file is written atomically, ``metrics.json`` last. Files written to ``out_dir``:
 
     - ``model.pt``: ``{"model": state_dict, "architecture": ..., "config": ...,
       "metadata": ...}``, loadable with ``weights_only=True``;
@@ -212,7 +397,7 @@ def save_run(
     report
         The report to complete; its ``out_dir`` and ``files`` are updated.
     out_dir
-        Directory for the files; created if needed.
+        Directory for the files; created if needed. It must not hold a finished run.
     model
         The trained network.
     architecture
@@ -232,29 +417,33 @@ def save_run(
     -------
     Report
         The same report, now listing its files.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` already holds a finished run.
+    OSError
+        If a file cannot be written (a full disk, permissions); earlier files are intact.
     """
     from practicaltorch import plots  # matplotlib is imported only when saving
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir)
     metadata = dict(metadata or {})
     if input_shape is not None:
         metadata["input_shape"] = [int(size) for size in input_shape]
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    save_checkpoint(
-        out_dir / "model.pt",
-        model=state,
-        architecture=architecture,
-        config=model_config,
-        metadata=metadata,
-        recipe=report.name,
-    )
+    weights = {
+        "model": state,
+        "architecture": architecture,
+        "config": model_config,
+        "metadata": metadata,
+        "recipe": report.name,
+    }
+    save_atomic(weights, out_dir / "model.pt")
     report.files.append("model.pt")
     if history is not None and len(history):
-        fig = plots.plot_history(history)
-        fig.savefig(out_dir / "curves.png", dpi=100, bbox_inches="tight")
-        plots.close(fig)
-        report.files.append("curves.png")
+        save_figure(plots.plot_history(history), out_dir, "curves.png", report)
     report.out_dir = out_dir
     report.files.append("metrics.json")
-    (out_dir / "metrics.json").write_text(json.dumps(report.to_json(), indent=2))
+    write_json_atomic(out_dir / "metrics.json", report.to_json())  # last: marks it finished
     return report

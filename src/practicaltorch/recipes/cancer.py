@@ -9,8 +9,7 @@ from pathlib import Path
 from torch import nn
 
 from practicaltorch.data.cancer import BreastCancer
-from practicaltorch.devices import pick_device, seed_everything
-from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.recipes.base import Bar, Report, begin, save_run
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.metrics import binary_inputs, binary_metrics
 
@@ -75,10 +74,8 @@ def run(
     -------
     Report
     """
-    seed_everything(config.seed)
-    device = pick_device(config.device)
-    default_epochs = 3 if config.quick else config.mlp.epochs
-    settings = replace(config.mlp, epochs=config.epochs or default_epochs)
+    device, epochs = begin(config, 3 if config.quick else config.mlp.epochs, out_dir)
+    settings = replace(config.mlp, epochs=epochs)
 
     train_set = BreastCancer(train=True, split_seed=config.split_seed)
     valid_set = BreastCancer(train=False, split_seed=config.split_seed)
