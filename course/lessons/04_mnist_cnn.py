@@ -124,7 +124,7 @@ image_tensor = to_tensor(image)
 ### END SOLUTION
 
 # %%
-check.image_tensor(image_tensor)
+check.image_tensor(image_tensor, image)
 
 # %% [markdown]
 # ## 2. Transforms: scale like the network expects
@@ -139,7 +139,7 @@ check.image_tensor(image_tensor)
 # chains transforms in order; a dataset applies its `transform` to every image it returns.
 #
 # **Task.** Build `transform`, `ToTensor` followed by `Normalize`, and create `train_set` and
-# `test_set`, the two MNIST splits with that transform.
+# `test_set`, the training and the test split as `MNIST` datasets with that transform.
 
 # %%
 ### BEGIN SOLUTION
@@ -151,7 +151,7 @@ test_set = MNIST(train=False, transform=transform)
 ### END SOLUTION
 
 # %%
-check.normalised_dataset(train_set, name="train_set")
+check.normalised_dataset(train_set, test_set)
 
 # %% [markdown]
 # `plot_digits` draws a grid of images with labels above them. Here are the first 16 training
@@ -178,6 +178,8 @@ plt.show()
 #
 # **Task.** Build `augment`: a random affine transform with rotations up to 10 degrees and
 # shifts up to 10% in each direction, then the same `ToTensor` and `Normalize` as before.
+# A common mistake, which no check here can see, is to give the *test* set this transform too:
+# the test score then measures the network on distorted digits, and changes from run to run.
 
 # %%
 ### BEGIN SOLUTION
@@ -354,7 +356,7 @@ class DigitNet(nn.Module):
 my_model = DigitNet().to(device)
 
 # %%
-check.model(my_model, device=device, name="my_model")
+check.model(my_model, name="my_model")
 print(my_model)
 
 # %% [markdown]
@@ -376,9 +378,10 @@ for name, parameter in my_model.named_parameters():
 # **Task.** Write `train_epoch(model, loader, loss_fn, optimizer, device)`, which trains for one
 # pass and returns the mean loss, and `accuracy(model, loader, device)`, which returns the
 # fraction of correctly classified images (evaluation mode, no gradients). Then train
-# `my_model` for `epochs` epochs with `nn.CrossEntropyLoss` and `torch.optim.Adam` (learning
-# rate `1e-3`), appending each epoch's loss to `losses`, and compute `quick_accuracy` on
-# `small_test_loader`.
+# `my_model` for `epochs` epochs with `loss_fn = nn.CrossEntropyLoss()` and `optimizer`, a
+# `torch.optim.Adam` (learning rate `1e-3`) created once before the loop, appending each
+# epoch's mean loss (a float) to the list `losses`, and compute `quick_accuracy`, a float
+# between 0 and 1, on `small_test_loader`.
 
 # %%
 small_train_loader = DataLoader(Subset(train_set, range(8000)), batch_size=64, shuffle=True)
@@ -431,8 +434,8 @@ print(f"{epochs} epochs on 8,000 digits in {time.perf_counter() - start:.1f} s")
 # %%
 check.train_function(train_epoch)
 check.accuracy_function(accuracy)
-check.losses(losses)
-check.quick_accuracy(quick_accuracy)
+check.losses(losses, epochs, optimizer, len(small_train_loader))
+check.quick_accuracy(quick_accuracy, my_model, small_test_loader)
 
 # %% [markdown]
 # ## 7. The fast path: tensors in memory, `channels_last`
@@ -455,9 +458,9 @@ check.quick_accuracy(quick_accuracy)
 # the gain comes from the network's weights and its 8 to 32-channel feature maps, which follow
 # the layout of the weights.
 #
-# **Task.** Load both splits with `load_mnist_tensors` (`train_x, train_y` and
-# `test_x, test_y`) and create `fast_train`: shuffled batches of 256 training images, in
-# `channels_last` layout, on `device`.
+# **Task.** Load both splits with `load_mnist_tensors` (the tensors `train_x, train_y` and
+# `test_x, test_y`) and create `fast_train`, a `TensorBatches`: shuffled batches of 256
+# training images, in `channels_last` layout, on `device`.
 
 # %%
 ### BEGIN SOLUTION
@@ -474,7 +477,7 @@ fast_train = TensorBatches(
 ### END SOLUTION
 
 # %%
-check.fast_batches(fast_train, device=device)
+check.fast_batches(fast_train, test_x, test_y, device=device)
 
 # %% [markdown]
 # Now measure: first the time to *read* 100 batches of 256 images, then the time of a training
@@ -581,7 +584,7 @@ history = fit(
 ### END SOLUTION
 
 # %%
-check.history(history)
+check.history(history, epochs=final_epochs)
 fig = plot_history(history, ["accuracy"])
 plt.show()
 
@@ -600,9 +603,10 @@ plt.show()
 # digit *i* predicted as *j*: the diagonal holds the correct predictions, a row sums to the
 # number of real images of that digit, a column to the number of predictions of that digit.
 #
-# **Task.** Compute `test_logits` for all 10,000 test images (evaluation mode, no gradients;
-# loop over `test_batches`) and `matrix = confusion_matrix(test_logits, test_y, 10)`. Then
-# compute `precision`, `recall` and `f1`: tensors of 10 values, one per digit, from `matrix`.
+# **Task.** Compute `test_logits`, a `(10000, 10)` tensor on the CPU, for all 10,000 test
+# images in the order of `test_batches` (evaluation mode, no gradients) and
+# `matrix = confusion_matrix(test_logits, test_y, 10)`. Then compute `precision`, `recall` and
+# `f1`: tensors of 10 values, one per digit, from `matrix`.
 
 # %%
 ### BEGIN SOLUTION
@@ -617,7 +621,7 @@ f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
 ### END SOLUTION
 
 # %%
-check.confusion(matrix)
+check.confusion(matrix, test_logits, test_y, net=model, batches=test_batches)
 check.precision_recall_f1(precision, recall, f1, matrix)
 for digit in range(10):
     print(
@@ -686,7 +690,8 @@ plt.axis("off")
 plt.show()
 
 # %% [markdown]
-# **Task.** Write `prepare(array)`: it takes a 28x28 array of values 0-255 and returns a tensor
+# **Task.** Write `prepare(array)`: it takes a 28x28 picture of values 0-255 (a NumPy array,
+# or a PIL image as the dataset gives them: `np.array(...)` accepts both) and returns a tensor
 # ready for `model`: shape `(1, 1, 28, 28)`, `float32`, scaled and normalised as in training,
 # on `device`. Then compute `probs`, the `(1, 10)` probabilities of the ten digits for your
 # drawing (`torch.softmax` over dimension 1, evaluation mode, no gradients).
@@ -710,7 +715,7 @@ with torch.no_grad():
 
 # %%
 check.prepare_function(prepare, device=device)
-check.probabilities(probs)
+check.probabilities(probs, net=model, inputs=prepare(drawing))
 print(f"the network reads your drawing as a {probs.argmax().item()}")
 for digit, p in enumerate(probs[0].tolist()):
     print(f"{digit}: {'#' * round(40 * p):<40} {100 * p:5.1f}%")

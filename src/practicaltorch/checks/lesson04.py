@@ -1,38 +1,32 @@
 """Self-checks for lesson 04: handwritten digits with a convolutional network.
 
-Each function is called in the exercise notebook right after a task, prints one
-line (a pass or a hint about the likely mistake) and returns a
-:class:`~practicaltorch.checks.CheckResult`.
+Each check is called in the exercise notebook right after a task and prints one
+line: a pass, or a hint naming the likely mistake. The checks run the learner's
+code on probes (a tilted bar for the augmentation, a tiny CNN for the training
+loop) and compare what it *did* with what it should do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import (
-    CheckResult,
-    call_learner,
-    call_model,
-    check_decreasing,
-    check_metric,
-    fail,
-    not_done,
-    passed,
-)
+from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, model_output, number
 from practicaltorch.checks.probes import (
     RecordingModel,
-    accuracy_problem,
     check_train_epoch,
-    eval_problem,
+    expect_accuracy,
+    expect_evaluation,
     probe_batches,
     probe_outputs,
 )
 from practicaltorch.data.mnist import MNIST_MEAN, MNIST_STD
+from practicaltorch.training.metrics import confusion_matrix
 
 __all__ = [
     "ACCURACY_BAR",
@@ -60,230 +54,247 @@ ACCURACY_BAR = 0.99
 QUICK_BAR = 0.9
 """The first, short DataLoader run (2 epochs on 8,000 digits) must reach this."""
 
-_CPU = torch.device("cpu")
 _SHAPE = (1, 28, 28)
+_BLACK = -MNIST_MEAN / MNIST_STD  # a black pixel after normalisation
+_SPLITS = {60_000: "the training split", 10_000: "the test split"}
 
 
-def _describe_range(x: Tensor) -> str:
+def _range(x: Tensor) -> str:
     return f"{float(x.min()):.3g}..{float(x.max()):.3g}"
 
 
-def image_tensor(value: Any, *, name: str = "image_tensor") -> CheckResult:
-    """Check one converted digit: a ``(1, 28, 28)`` float32 tensor with values in [0, 1].
-
-    Parameters
-    ----------
-    value
-        The learner's converted image.
-    name
-        What it is called in the exercise.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(value, name)
-    if stub is not None:
-        return stub
+@check("image_tensor")
+def image_tensor(value: Any, image: Any = None) -> str:
+    """Check one converted digit: ``image``'s grey levels / 255 as a (1, 28, 28) float32 tensor."""
     if not isinstance(value, Tensor):
-        return fail(
-            f"`{name}` is a {type(value).__name__}, not a tensor: call the transform on the "
-            "image, `to_tensor(image)`"
+        raise Hint(
+            f"`image_tensor` is a {type(value).__name__}, not a tensor: call the transform on "
+            "the image, `to_tensor(image)`"
         )
-    if tuple(value.shape) == (28, 28):
-        return fail(
-            f"`{name}` has shape (28, 28): the channel dimension is missing; ToTensor() gives "
-            "(1, 28, 28), channels first"
+    shape = tuple(value.shape)
+    if shape == (28, 28):
+        raise Hint(
+            "`image_tensor` has shape (28, 28): the channel dimension is missing; ToTensor() "
+            "gives (1, 28, 28), channels first"
         )
-    if tuple(value.shape) == (28, 28, 1):
-        return fail(
-            f"`{name}` has shape (28, 28, 1), channels last; PyTorch wants (1, 28, 28): "
+    if shape == (28, 28, 1):
+        raise Hint(
+            "`image_tensor` has shape (28, 28, 1), channels last; PyTorch wants (1, 28, 28): "
             "use transforms.ToTensor(), or .permute(2, 0, 1)"
         )
-    if tuple(value.shape) != _SHAPE:
-        return fail(f"`{name}` has shape {tuple(value.shape)}, expected (1, 28, 28)")
+    if shape != _SHAPE:
+        raise Hint(f"`image_tensor` has shape {shape}, expected (1, 28, 28)")
+    if float(value.min()) < 0:
+        raise Hint(
+            f"`image_tensor` has negative values ({_range(value)}): this task wants ToTensor "
+            "alone; Normalize comes next"
+        )
     if value.dtype == torch.uint8 or float(value.max()) > 1.0 + 1e-6:
-        return fail(
-            f"`{name}` holds {value.dtype} values {_describe_range(value)}: ToTensor() "
+        raise Hint(
+            f"`image_tensor` holds {value.dtype} values {_range(value)}: ToTensor() "
             "(not PILToTensor) converts to float32 and divides by 255"
         )
     if value.dtype != torch.float32:
-        return fail(f"`{name}` has dtype {value.dtype}, expected torch.float32")
-    if float(value.min()) < 0:
-        return fail(
-            f"`{name}` has negative values ({_describe_range(value)}): this task wants "
-            "ToTensor alone; Normalize comes next"
-        )
-    return passed(f"`{name}` is a float32 tensor of shape (1, 28, 28) with values in [0, 1]")
+        raise Hint(f"`image_tensor` has dtype {value.dtype}, expected torch.float32")
+    if image is not None:
+        want = torch.from_numpy(np.array(image, dtype=np.float32) / 255)
+        got = value.detach().cpu()[0]
+        if not torch.allclose(got, want, atol=1e-4):
+            if torch.allclose(got, want.T, atol=1e-4):
+                raise Hint(
+                    "`image_tensor` has rows and columns swapped: channels first is "
+                    ".permute(2, 0, 1), not (2, 1, 0)"
+                )
+            raise Hint(
+                "`image_tensor` does not hold `image`'s grey levels divided by 255: convert "
+                "`image` itself with to_tensor(image)"
+            )
+    return "`image_tensor` is a float32 tensor of shape (1, 28, 28) with values in [0, 1]"
 
 
-def _stats(data: Any, count: int, name: str) -> tuple[Tensor | None, CheckResult | None]:
+def _images(data: Any, name: str, count: int) -> Tensor:
     """Stack the first ``count`` images of a dataset, checking each item's form."""
+    if isinstance(data, type):
+        raise Hint(f"`{name}` is a class: create an instance, `MNIST(train=..., transform=...)`")
     images = []
     for index in range(count):
-        item, problem = call_learner(data.__getitem__, f"{name}[{index}]", index)
-        if problem is not None:
-            if "Normalize" in problem.message or "tensor" in problem.message.lower():
-                return None, fail(
-                    problem.message + ". Normalize works on tensors: put ToTensor() first "
-                    "in Compose([...])"
-                )
-            return None, problem
+        try:
+            item = call(data.__getitem__, f"{name}[{index}]", index)
+        except Hint as hint:
+            if "tensor" in str(hint).lower():
+                raise Hint(
+                    f"{hint}. Normalize works on tensors: put ToTensor() first in Compose([...])"
+                ) from None
+            raise
         if not isinstance(item, tuple) or len(item) != 2:
-            return None, fail(f"`{name}[{index}]` should be a pair (image, label)")
-        image, _ = item
+            raise Hint(f"`{name}[{index}]` should be a pair (image, label)")
+        image = item[0]
         if not isinstance(image, Tensor):
-            return None, fail(
+            raise Hint(
                 f"`{name}[{index}]` gives a {type(image).__name__} image: pass "
                 "transform=... with ToTensor() and Normalize(...)"
             )
         if tuple(image.shape) != _SHAPE or image.dtype != torch.float32:
-            return None, fail(
+            raise Hint(
                 f"`{name}[{index}]` gives an image of shape {tuple(image.shape)} and dtype "
                 f"{image.dtype}; expected (1, 28, 28) float32 from ToTensor()"
             )
         images.append(image)
-    return torch.stack(images), None
+    return torch.stack(images)
 
 
-def normalised_dataset(data: Any, *, name: str = "train_set", count: int = 256) -> CheckResult:
-    """Check a transformed MNIST split: float32 ``(1, 28, 28)`` images, mean 0 and std 1.
-
-    Parameters
-    ----------
-    data
-        The learner's dataset (``MNIST(train=True, transform=...)``).
-    name
-        What it is called in the exercise.
-    count
-        How many images to average over.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(data, name)
-    if stub is not None:
-        return stub
-    if isinstance(data, type):
-        return fail(f"`{name}` is a class: create an instance, `MNIST(train=True, transform=...)`")
-    images, problem = _stats(data, count, name)
-    if problem is not None or images is None:
-        return problem or fail(f"`{name}` gave no images")
+def _expect_normalised(images: Tensor, name: str) -> None:
     mean, std = float(images.mean()), float(images.std())
     if abs(mean - MNIST_MEAN) < 0.05 and abs(std - MNIST_STD) < 0.05:
-        return fail(
+        raise Hint(
             f"`{name}` images have mean {mean:.3f} and std {std:.3f}, the raw [0, 1] "
             "statistics: add transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)) after ToTensor()"
         )
+    swapped = (MNIST_MEAN - MNIST_STD) / MNIST_MEAN
+    if abs(mean - swapped) < 0.3:
+        raise Hint(
+            f"`{name}` images have mean {mean:.3f}: Normalize's arguments are swapped; it takes "
+            "the mean first, then the std: Normalize((MNIST_MEAN,), (MNIST_STD,))"
+        )
     if abs(mean) > 0.15 or not 0.8 < std < 1.2:
-        return fail(
+        raise Hint(
             f"`{name}` images have mean {mean:.3f} and std {std:.3f}, expected about 0 and 1: "
             "Normalize takes (mean,) then (std,), the training statistics MNIST_MEAN, MNIST_STD"
         )
-    return passed(
-        f"`{name}` gives float32 (1, 28, 28) images, normalised: mean {mean:.2f}, std {std:.2f}"
-    )
 
 
-def _probe_image() -> Any:
-    """Return a PIL image of a plus sign: a stand-in digit for checking transforms."""
+@check("train_set", "test_set")
+def normalised_dataset(train_set: Any, test_set: Any, *, count: int = 256) -> str:
+    """Check both MNIST splits: the right split each, normalised float32 (1, 28, 28) images."""
+    for data, name, size in ((train_set, "train_set", 60_000), (test_set, "test_set", 10_000)):
+        _expect_normalised(_images(data, name, count), name)
+        if len(data) != size:
+            split = _SPLITS.get(len(data), f"{len(data):,} images")
+            why = " (testing on training images measures memory, not skill)" * (size == 10_000)
+            raise Hint(
+                f"`{name}` has {len(data):,} images, {split}: use train={size == 60_000}{why}"
+            )
+    first = test_set[0][0]
+    if not torch.equal(first, test_set[0][0]):
+        raise Hint(
+            "`test_set` gives a different image each time it is read: augmentation is for "
+            "training only; test images stay as they are (ToTensor and Normalize only)"
+        )
+    return "`train_set` and `test_set` give float32 (1, 28, 28) images, normalised to about 0 and 1"
+
+
+def _bar_probe() -> Any:
+    """Return a PIL image of a bar tilted by 30 degrees: its orientation shows turns and flips."""
     from PIL import Image
 
     pixels = np.zeros((28, 28), dtype=np.uint8)
-    pixels[8:20, 12:16] = 255
-    pixels[12:16, 8:20] = 255
+    for t in np.linspace(-8, 8, 65):
+        row, col = round(14 - t * math.sin(math.pi / 6)), round(14 + t * math.cos(math.pi / 6))
+        pixels[row - 1 : row + 1, col - 1 : col + 1] = 255
     return Image.fromarray(pixels)
 
 
-def augmentation(transform: Any, *, name: str = "augment") -> CheckResult:
-    """Check a training transform: random, and ending in ``ToTensor`` and ``Normalize``.
+def _pose(image: Tensor) -> tuple[float, float, float]:
+    """Return the centre (row, column) and the orientation in degrees of an image's bright part."""
+    weight = (image[0] - image.amin()).double()
+    rows, cols = torch.meshgrid(
+        torch.arange(28, dtype=torch.float64), torch.arange(28, dtype=torch.float64), indexing="ij"
+    )
+    total = weight.sum()
+    row, col = float((weight * rows).sum() / total), float((weight * cols).sum() / total)
+    mu_cc = float((weight * (cols - col) ** 2).sum())
+    mu_rr = float((weight * (rows - row) ** 2).sum())
+    mu_rc = float((weight * (rows - row) * (cols - col)).sum())
+    return row, col, math.degrees(0.5 * math.atan2(-2 * mu_rc, mu_cc - mu_rr))
 
-    Parameters
-    ----------
-    transform
-        The learner's transform, applied to PIL images.
-    name
-        What it is called in the exercise.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(transform, name)
-    if stub is not None:
-        return stub
+@check("augment")
+def augmentation(transform: Any) -> str:
+    """Check a training transform: random, label-preserving, ending in ToTensor and Normalize."""
     if not callable(transform):
-        return fail(f"`{name}` is a {type(transform).__name__}; build it with transforms.Compose")
-    probe = _probe_image()
-    torch.manual_seed(0)
-    outputs = []
-    for _ in range(6):
-        out, problem = call_learner(transform, name, probe)
-        if problem is not None:
-            if "pil" in problem.message.lower() or "tensor" in problem.message.lower():
-                return fail(
-                    problem.message + ". Put RandomAffine first (it works on the image), "
-                    "then ToTensor(), then Normalize"
-                )
-            return problem
-        outputs.append(out)
+        raise Hint(f"`augment` is a {type(transform).__name__}; build it with transforms.Compose")
+    probe = _bar_probe()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        outputs = []
+        for _ in range(16):
+            try:
+                outputs.append(call(transform, "augment", probe))
+            except Hint as hint:
+                if "pil" in str(hint).lower() or "tensor" in str(hint).lower():
+                    raise Hint(
+                        f"{hint}. Put RandomAffine first (it works on the image), then "
+                        "ToTensor(), then Normalize"
+                    ) from None
+                raise
     first = outputs[0]
     if not isinstance(first, Tensor) or tuple(first.shape) != _SHAPE:
         shape = tuple(first.shape) if isinstance(first, Tensor) else type(first).__name__
-        return fail(f"`{name}` gives {shape}; end it with ToTensor() for (1, 28, 28) tensors")
+        raise Hint(f"`augment` gives {shape}; end it with ToTensor() for (1, 28, 28) tensors")
     if all(torch.equal(first, other) for other in outputs[1:]):
-        return fail(
-            f"`{name}` gives the same tensor every time: add a random transform such as "
+        raise Hint(
+            "`augment` gives the same tensor every time: add a random transform such as "
             "transforms.RandomAffine(degrees=10, translate=(0.1, 0.1)) before ToTensor()"
         )
-    background = float(torch.stack(outputs).amin())
-    if abs(background) < 1e-6:
-        return fail(
-            f"`{name}` is not normalised (black pixels are 0): end with "
+    stacked = torch.stack([out.detach().float() for out in outputs])
+    black = float(stacked.amin())
+    if abs(black) < 1e-6:
+        raise Hint(
+            "`augment` is not normalised (black pixels are 0): end with "
             "transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)), as for the training data"
         )
-    expected_background = -MNIST_MEAN / MNIST_STD
-    if abs(background - expected_background) > 0.05:
-        return fail(
-            f"`{name}` turns black pixels into {background:.3f}, expected "
-            f"{expected_background:.3f}: normalise with MNIST_MEAN and MNIST_STD"
+    if abs(black - _BLACK) > 0.05:
+        raise Hint(
+            f"`augment` turns black pixels into {black:.3f}, expected {_BLACK:.3f}: normalise "
+            "with MNIST_MEAN and MNIST_STD"
         )
-    return passed(f"`{name}` gives a different, normalised (1, 28, 28) tensor on every call")
+    if bool((stacked == 0).any()):
+        raise Hint(
+            "`augment` fills the corners it uncovers with 0, which after Normalize is grey, not "
+            "black: put RandomAffine before Normalize"
+        )
+    start = _pose(_to_tensor(probe))
+    poses = [_pose(out) for out in stacked]
+    shift = max(math.hypot(r - start[0], c - start[1]) for r, c, _ in poses)
+    turn = max(abs((a - start[2] + 90) % 180 - 90) for _, _, a in poses)
+    if turn > 20:
+        raise Hint(
+            f"`augment` turned the probe by up to {turn:.0f} degrees (or flipped it): rotate by "
+            "at most 10 degrees and never flip; a mirrored or upside-down digit is another "
+            "digit, or none"
+        )
+    if shift > 4.5:
+        raise Hint(
+            f"`augment` moved the probe by up to {shift:.1f} pixels: translate is a fraction of "
+            "the image size, so translate=(0.1, 0.1) moves by up to 2.8 pixels"
+        )
+    return "`augment` gives a different, normalised (1, 28, 28) tensor on every call"
 
 
-def sizes_by_hand(values: Any, expected: Sequence[int]) -> CheckResult:
-    """Compare the learner's hand-computed output sizes with what PyTorch produced.
+def _to_tensor(image: Any) -> Tensor:
+    """Return a PIL image as a (1, 28, 28) float tensor in [0, 1], as ToTensor does."""
+    return torch.from_numpy(np.array(image, dtype=np.float32) / 255)[None]
 
-    Parameters
-    ----------
-    values
-        The learner's sizes, one per layer.
-    expected
-        The sizes the layers really produce.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(values, "sizes_by_hand")
-    if stub is not None:
-        return stub
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        return fail(f"`sizes_by_hand` should be a list of {len(expected)} whole numbers")
-    if len(values) != len(expected):
-        return fail(f"`sizes_by_hand` has {len(values)} numbers; give one per layer")
+@check("sizes_by_hand")
+def sizes_by_hand(values: Any, expected: Iterable[int]) -> str:
+    """Compare the learner's hand-computed output sizes with what PyTorch produced."""
+    want = [int(v) for v in expected]
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise Hint(f"`sizes_by_hand` should be a list of {len(want)} whole numbers")
+    if len(values) != len(want):
+        raise Hint(f"`sizes_by_hand` has {len(values)} numbers; give one per layer")
     hints = [
         "a 5x5 kernel without padding fits 28 - 5 + 1 positions across 28 pixels",
         "MaxPool2d(2) has stride 2 by default: it halves the size",
         "with padding 1 the 12 pixels become 14; a 3x3 window with stride 2 fits "
         "floor((14 - 3) / 2) + 1 times",
     ]
-    for layer, (got, want) in enumerate(zip(values, expected), start=1):
-        if got != want:
+    for layer, (got, size) in enumerate(zip(values, want), start=1):
+        if number(got, f"sizes_by_hand[{layer - 1}]") != size:
             hint = hints[layer - 1] if layer <= len(hints) else "use the formula above"
-            return fail(f"layer {layer}: you said {got}, PyTorch gives {want}. Hint: {hint}")
-    return passed(f"all {len(expected)} sizes right: {list(expected)}")
+            raise Hint(f"layer {layer}: you said {got}, PyTorch gives {size}. Hint: {hint}")
+    return f"all {len(want)} sizes right: {want}"
 
 
 _SIZE_CASES = [
@@ -298,107 +309,103 @@ _SIZE_CASES = [
 ]
 
 
-def conv_output_size(function: Any) -> CheckResult:
-    """Check ``conv_output_size(size, kernel_size, stride, padding)`` against ``nn.Conv2d``.
+def _size_hint(got: Any, size: int, kernel: int, stride: int, padding: int) -> str:
+    """Name the likely slip in a wrong output size."""
+    span = size + 2 * padding - kernel
+    if got == (size + padding - kernel) // stride + 1:
+        return "padding is added on both sides: 2 * padding"
+    if got == span // stride:
+        return "you forgot the + 1 (the first position of the window)"
+    if got == (span + 1) // stride:
+        return "add 1 after dividing by the stride, not before"
+    if got == -(-span // stride) + 1:
+        return "that rounds up; PyTorch rounds down (//)"
+    return "floor((size + 2 * padding - kernel_size) / stride) + 1"
 
-    Parameters
-    ----------
-    function
-        The learner's function.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(function, "conv_output_size")
-    if stub is not None:
-        return stub
+@check("conv_output_size")
+def conv_output_size(function: Any) -> str:
+    """Check ``conv_output_size(size, kernel_size, stride=1, padding=0)`` against ``nn.Conv2d``."""
     for size, kernel, stride, padding in _SIZE_CASES:
         layer = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)
         with torch.no_grad():
             want = int(layer(torch.zeros(1, 1, size, size)).shape[-1])
-        got, problem = call_learner(function, "conv_output_size", size, kernel, stride, padding)
-        if problem is not None:
-            return problem
-        call = f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding})"
-        if isinstance(got, float) and not float(got).is_integer():
-            return fail(
-                f"{call} returned {got}, not a whole number: round down with // instead of /"
+        got = call(function, "conv_output_size", size, kernel, stride, padding)
+        where = f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding})"
+        if isinstance(got, float):
+            how = "a float" if got.is_integer() else "not a whole number"
+            raise Hint(
+                f"{where} returned {got}, {how}: nn.Linear and nn.Conv2d need an int; round "
+                "down with // instead of /"
             )
-        if got is None or not isinstance(got, (int, float, np.integer)):
-            return fail(f"{call} returned {got!r}; return the size as an int")
-        if got == want:
-            continue
-        if got == (size + padding - kernel) // stride + 1:
-            hint = "padding is added on both sides: 2 * padding"
-        elif got == (size + 2 * padding - kernel) // stride:
-            hint = "you forgot the + 1 (the first position of the window)"
-        elif got == (size + 2 * padding - kernel + 1) // stride:
-            hint = "add 1 after dividing by the stride, not before"
-        else:
-            hint = "floor((size + 2 * padding - kernel_size) / stride) + 1"
-        return fail(f"{call} returned {got}, PyTorch gives {want}: {hint}")
-    return passed("`conv_output_size` agrees with nn.Conv2d on every case tried")
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            raise Hint(f"{where} returned {got!r}; return the size as an int")
+        if got != want:
+            hint = _size_hint(got, size, kernel, stride, padding)
+            raise Hint(f"{where} returned {got}, PyTorch gives {want}: {hint}")
+    if call(function, "conv_output_size", 28, 5) != 24:
+        raise Hint("conv_output_size(28, 5) should be 24: the defaults are stride=1, padding=0")
+    return "`conv_output_size` agrees with nn.Conv2d on every case tried"
 
 
-def model(
-    net: Any, *, device: str | torch.device = "cpu", n_classes: int = 10, name: str = "model"
-) -> CheckResult:
-    """Check that a digit classifier maps ``(N, 1, 28, 28)`` images to ``(N, 10)`` logits.
+def _negative_inputs(net: nn.Module, example: Tensor, name: str) -> tuple[Tensor, str | None]:
+    """Run ``net`` and return its output and the first weighted layer fed negative values."""
+    seen: list[tuple[nn.Module, float]] = []
 
-    Parameters
-    ----------
-    net
-        The learner's ``nn.Module``.
-    device
-        Where the model is; the example batch is put there.
-    n_classes
-        Number of classes.
-    name
-        What the model is called in the exercise.
+    def record(module: nn.Module, inputs: tuple[Any, ...]) -> None:
+        seen.append((module, float(inputs[0].min())))
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(net, name)
-    if stub is not None:
-        return stub
-    if isinstance(net, type):
-        return fail(f"`{name}` is a class: create an instance, `{net.__name__}()`")
-    if not isinstance(net, nn.Module):
-        return fail(f"`{name}` is a {type(net).__name__}, not a torch.nn.Module")
-    example = torch.randn(8, *_SHAPE, generator=torch.Generator().manual_seed(0)).to(device)
-    output, problem = call_model(net, name, example)
-    if problem is not None:
-        if "mat1 and mat2" in problem.message:
-            return fail(
-                problem.message + ". The first Linear layer's in_features must be channels x "
-                "height x width of the last feature maps: compute them with conv_output_size"
-            )
-        if "expected 2D" in problem.message or "4D" in problem.message:
-            return fail(problem.message + ". Did you forget nn.Flatten() before the Linear layers?")
-        return problem
-    if not isinstance(output, Tensor):
-        return fail(f"`{name}(images)` returned a {type(output).__name__}, not a tensor")
+    modules = net.modules() if isinstance(net, nn.Module) else []
+    layers = [m for m in modules if isinstance(m, nn.Conv2d | nn.Linear)]
+    handles = [layer.register_forward_pre_hook(record) for layer in layers]
+    try:
+        output = model_output(net, name, example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    bad = next((str(module) for module, low in seen[1:] if low < -1e-6), None)
+    return output, bad
+
+
+@check("{name}")
+def model(net: Any, *, n_classes: int = 10, name: str = "model") -> str:
+    """Check a digit classifier: (N, 1, 28, 28) images to (N, 10) logits, a ReLU between layers."""
+    example = torch.randn(8, *_SHAPE, generator=torch.Generator().manual_seed(0))
+    try:
+        output, bad = _negative_inputs(net, example, name)
+    except Hint as hint:
+        if "mat1 and mat2" in str(hint):
+            raise Hint(
+                f"{hint}. The first Linear layer's in_features must be channels x height x "
+                "width of the last feature maps: compute them with conv_output_size"
+            ) from None
+        if "expected 2D" in str(hint) or "4D" in str(hint):
+            raise Hint(f"{hint}. Did you forget nn.Flatten() before the Linear layers?") from None
+        raise
     if output.ndim != 2:
-        return fail(
+        raise Hint(
             f"`{name}` gives shape {tuple(output.shape)} for 8 images; expected (8, {n_classes})."
             " Flatten the feature maps (nn.Flatten()) before the Linear layers"
         )
     if tuple(output.shape) != (8, n_classes):
-        return fail(
+        raise Hint(
             f"`{name}` gives shape {tuple(output.shape)} for 8 images; expected (8, {n_classes}):"
             f" the last Linear layer needs out_features={n_classes}"
         )
     sums = output.sum(dim=1)
     if (output >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
-        return fail(
+        raise Hint(
             f"`{name}` ends with a softmax: return the logits, nn.CrossEntropyLoss applies "
             "log-softmax itself"
         )
+    if bad is not None:
+        raise Hint(
+            f"`{name}` feeds negative values into {bad}: a ReLU is missing before it (one "
+            "after every Conv2d and after the hidden Linear); without it, layers collapse "
+            "into fewer"
+        )
     count = sum(p.numel() for p in net.parameters())
-    return passed(f"`{name}` maps (N, 1, 28, 28) images to (N, {n_classes}); {count} parameters")
+    return f"`{name}` maps (N, 1, 28, 28) images to (N, {n_classes}); {count} parameters"
 
 
 def _probe_net() -> nn.Sequential:
@@ -411,233 +418,316 @@ def _probe_net() -> nn.Sequential:
     return net
 
 
-def _probe_batches() -> list[tuple[Tensor, Tensor]]:
-    return probe_batches((1, 4, 4), seed=1)
-
-
 def train_function(train_epoch: Any) -> CheckResult:
-    """Run the learner's ``train_epoch`` on a tiny CNN and check the training step.
-
-    Parameters
-    ----------
-    train_epoch
-        ``train_epoch(model, loader, loss_fn, optimizer, device)`` returning the mean loss.
-
-    Returns
-    -------
-    CheckResult
-    """
-    return check_train_epoch(train_epoch, _probe_net(), _probe_batches())
+    """Run the learner's ``train_epoch`` on a tiny CNN and check the training step."""
+    return check_train_epoch(train_epoch, _probe_net(), probe_batches((1, 4, 4), seed=1))
 
 
-def accuracy_function(accuracy: Any) -> CheckResult:
-    """Run the learner's ``accuracy`` on a tiny CNN and check mode, gradients and result.
-
-    Parameters
-    ----------
-    accuracy
-        ``accuracy(model, loader, device)`` returning a fraction between 0 and 1.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(accuracy, "accuracy")
-    if stub is not None:
-        return stub
-    probe = RecordingModel(_probe_net()).train()  # the function must switch it to eval mode
-    batches = _probe_batches()
-    value, problem = call_learner(accuracy, "accuracy", probe, batches, _CPU)
-    if problem is not None:
-        return problem
-    problem = eval_problem(probe, "accuracy")
-    if problem is not None:
-        return problem
-    try:
-        got = float(value)
-    except (TypeError, ValueError):
-        return fail(f"`accuracy` should return a number, got {value!r}")
+@check("accuracy")
+def accuracy_function(accuracy: Any) -> str:
+    """Run the learner's ``accuracy(model, loader, device)`` on a tiny CNN and unequal batches."""
+    batches = probe_batches((1, 4, 4), seed=1)
+    batches[-1] = (batches[-1][0][:2], batches[-1][1][:2])  # the last batch is short
+    probe = RecordingModel(_probe_net()).train()  # it must switch to evaluation mode
+    got = number(call(accuracy, "accuracy", probe, batches, torch.device("cpu")), "accuracy")
+    expect_evaluation(probe, "accuracy")
     logits, targets = probe_outputs(probe, batches)
-    problem = accuracy_problem(got, logits, targets, name="accuracy", items="images")
-    if problem is not None:
-        return problem
-    return passed("`accuracy` evaluates: eval mode, no gradients, the right fraction")
+    expect_accuracy(got, logits, targets, name="accuracy", items="images")
+    return "`accuracy` evaluates: eval mode, no gradients, the right fraction"
 
 
-def losses(values: Any, *, name: str = "losses") -> CheckResult:
-    """Check that the training loss fell from the first epoch to the last."""
-    return check_decreasing(values, name=name, min_drop=0.3)
+@check("losses")
+def losses(values: Any, epochs: int, optimizer: Any = None, steps_per_epoch: int = 0) -> str:
+    """Check the short run's losses: one per epoch, falling, from one optimiser for the run."""
+    try:
+        numbers = [number(v, "losses[...]") for v in values]
+    except TypeError:
+        raise Hint("`losses` should be a list of numbers, one per epoch") from None
+    if len(numbers) != epochs:
+        raise Hint(
+            f"`losses` has {len(numbers)} values for {epochs} epochs: append the mean loss "
+            "train_epoch returns, once per epoch"
+        )
+    if not all(math.isfinite(v) for v in numbers):
+        raise Hint("`losses` contains NaN or infinity: the learning rate is probably too high")
+    if numbers[-1] > 0.7 * numbers[0]:
+        raise Hint(
+            f"`losses` went from {numbers[0]:.4g} to {numbers[-1]:.4g}; it should fall by at "
+            "least 30%: is the optimiser built on my_model.parameters()?"
+        )
+    state = getattr(optimizer, "state", {})
+    counts = [int(s["step"]) for s in state.values() if "step" in s]
+    if steps_per_epoch and counts and max(counts) < epochs * steps_per_epoch:
+        raise Hint(
+            f"`optimizer` took {max(counts)} steps, not {epochs * steps_per_epoch}: create it "
+            "once, before the loop; a new Adam every epoch forgets its running averages"
+        )
+    return f"`losses` fell from {numbers[0]:.4g} to {numbers[-1]:.4g}"
 
 
-def quick_accuracy(value: Any, bar: float = QUICK_BAR) -> CheckResult:
-    """Check the accuracy of the first, short training run."""
-    return check_metric(value, bar, name="accuracy after the short run", unit="%")
+def _accuracy(net: nn.Module, batches: Iterable[Any]) -> float:
+    """Return ``net``'s accuracy on ``batches`` in evaluation mode, restoring its mode."""
+    was_training = net.training
+    device = next(net.parameters()).device
+    correct = count = 0
+    net.eval()
+    try:
+        with torch.no_grad():
+            for inputs, targets in batches:
+                predicted = net(inputs.to(device)).argmax(dim=1).cpu()
+                correct += int((predicted == targets.cpu()).sum())
+                count += len(targets)
+    finally:
+        net.train(was_training)
+    return correct / count
 
 
-def fast_batches(
-    batches: Any, *, device: str | torch.device = "cpu", batch_size: int = 256
-) -> CheckResult:
-    """Check the fast training batches: shuffled, normalised, ``channels_last``, on the device.
+@check("quick_accuracy")
+def quick_accuracy(
+    value: Any, net: Any = None, loader: Any = None, bar: float = QUICK_BAR
+) -> CheckResult | str:
+    """Check the short run's accuracy: a fraction, measured on ``loader`` (the test digits)."""
+    got = number(value, "quick_accuracy")
+    if got > 1:
+        raise Hint(f"`quick_accuracy` is {got:.4g}, a percentage: give a fraction between 0 and 1")
+    if isinstance(net, nn.Module) and loader is not None:
+        want = _accuracy(net, loader)
+        if abs(got - want) > 1e-4:
+            raise Hint(
+                f"`quick_accuracy` is {got:.4f}, but my_model classifies {want:.4f} of "
+                "small_test_loader correctly: measure it on the test loader, in evaluation mode"
+            )
+    return check_metric(got, bar, name="accuracy after the short run", unit="%")
 
-    Parameters
-    ----------
-    batches
-        The learner's ``TensorBatches``.
-    device
-        Where the batches should be.
-    batch_size
-        Expected images per batch.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(batches, "fast_train")
-    if stub is not None:
-        return stub
-    if getattr(batches, "shuffle", True) is False:
-        return fail("`fast_train` does not shuffle: pass shuffle=True for training")
-    # Reading a batch draws a shuffled order; restore it so checking changes nothing.
+def _peek(batches: Any) -> tuple[Tensor, Tensor]:
+    """Read one batch, restoring the batches' shuffling state so checking changes nothing."""
     state = batches.state_dict() if hasattr(batches, "state_dict") else None
-    batch, problem = call_learner(lambda b: next(iter(b)), "next(iter(fast_train))", batches)
-    if state is not None and hasattr(batches, "load_state_dict"):
-        batches.load_state_dict(state)
-    if problem is not None:
-        return problem
-    inputs, targets = batch
+    try:
+        batch = call(lambda b: next(iter(b)), "next(iter(fast_train))", batches)
+    finally:
+        if state is not None and hasattr(batches, "load_state_dict"):
+            batches.load_state_dict(state)
+    return batch  # type: ignore[no-any-return]
+
+
+def _expect_test_split(test_x: Any, test_y: Any) -> None:
+    if not isinstance(test_x, Tensor) or not isinstance(test_y, Tensor):
+        raise Hint(
+            "`test_x` and `test_y` should be the tensors load_mnist_tensors(train=False) gives"
+        )
+    if len(test_x) != 10_000 or len(test_y) != 10_000:
+        raise Hint(
+            f"`test_x` holds {len(test_x):,} images, {_SPLITS.get(len(test_x), 'not 10,000')}: "
+            "load it with load_mnist_tensors(train=False)"
+        )
+    if abs(float(test_x[:1000].mean())) > 0.3:
+        raise Hint(
+            "`test_x` is not normalised: use the tensors load_mnist_tensors returns as they are"
+        )
+
+
+@check("fast_train", "test_x", "test_y")
+def fast_batches(
+    batches: Any, test_x: Any, test_y: Any, *, device: Any = "cpu", batch_size: int = 256
+) -> str:
+    """Check the fast batches (training split, shuffled, channels_last) and the test tensors."""
+    if getattr(batches, "shuffle", True) is False:
+        raise Hint("`fast_train` does not shuffle: pass shuffle=True for training")
+    images = getattr(batches, "dataset_size", 60_000)
+    if images != 60_000:
+        raise Hint(
+            f"`fast_train` holds {images:,} images, {_SPLITS.get(images, 'not 60,000')}: build "
+            "it from the training tensors train_x, train_y"
+        )
+    inputs, targets = _peek(batches)
     if tuple(inputs.shape) != (batch_size, *_SHAPE):
-        return fail(
+        raise Hint(
             f"a batch of `fast_train` has shape {tuple(inputs.shape)}, expected "
             f"({batch_size}, 1, 28, 28): load with load_mnist_tensors and batch_size={batch_size}"
         )
     if inputs.dtype != torch.float32 or targets.dtype != torch.int64:
-        return fail(
+        raise Hint(
             f"batches hold {inputs.dtype} images and {targets.dtype} labels; expected float32 "
             "and int64, as load_mnist_tensors returns them"
         )
     if inputs.device.type != torch.device(device).type:
-        return fail(f"batches are on {inputs.device}, expected {device}: pass device=device")
-    if abs(float(inputs.mean())) > 0.3:
-        return fail(f"batch mean is {float(inputs.mean()):.2f}: the images are not normalised")
+        raise Hint(f"batches are on {inputs.device}, expected {device}: pass device=device")
+    mean, std = float(inputs.mean()), float(inputs.std())
+    if abs(mean) > 0.3 or not 0.6 < std < 1.5:
+        raise Hint(
+            f"batch mean {mean:.2f}, std {std:.2f}: load_mnist_tensors already normalises; "
+            "use its tensors as they are"
+        )
     # With one channel both layouts are the same in memory, so ask the batches instead.
     layout = getattr(batches, "memory_format", None)
     if layout is not torch.channels_last or not inputs.is_contiguous(
         memory_format=torch.channels_last
     ):
-        return fail(
+        raise Hint(
             "batches are not channels_last: pass memory_format=torch.channels_last to TensorBatches"
         )
-    return passed(
-        f"shuffled, normalised, channels_last batches of {batch_size} on {inputs.device.type}"
-    )
+    _expect_test_split(test_x, test_y)
+    return f"shuffled, normalised, channels_last batches of {batch_size} on {inputs.device.type}"
 
 
-def history(value: Any, *, bar: float = ACCURACY_BAR) -> CheckResult:
-    """Check the history of the full training run: a falling loss and test accuracy recorded."""
-    stub = not_done(value, "history")
-    if stub is not None:
-        return stub
+@check("history")
+def history(value: Any, *, epochs: int = 3, bar: float = ACCURACY_BAR) -> CheckResult | str:
+    """Check the full run's history: every epoch, a scheduled rate, a falling loss, the bar."""
     try:
-        train_losses = value["train_loss"]
+        train_losses = [float(v) for v in value["train_loss"]]
         accuracies = value["valid_accuracy"]
     except (KeyError, TypeError):
-        return fail(
+        raise Hint(
             "`history` has no train_loss or valid_accuracy: pass the test batches as "
             "valid_batches and metrics=multiclass_metrics(10) to fit"
+        ) from None
+    if len(train_losses) != epochs:
+        raise Hint(f"`history` has {len(train_losses)} epochs; train for final_epochs={epochs}")
+    rates = _optional(value, "lr")
+    if epochs > 1 and rates and len(set(rates)) == 1:
+        raise Hint(
+            f"the learning rate stayed at {rates[0]:.3g} every epoch: pass scheduler=scheduler "
+            "to fit, built on the optimiser you pass with it"
         )
-    trend = check_decreasing(train_losses, name="training loss", min_drop=0.3)
-    if not trend:
-        return trend
+    if train_losses[-1] > 0.7 * train_losses[0]:
+        raise Hint(
+            f"the training loss went from {train_losses[0]:.4g} to {train_losses[-1]:.4g}; it "
+            "should fall by at least 30%"
+        )
     return check_metric(accuracies[-1], bar, name="test accuracy after training", unit="%")
 
 
-def confusion(matrix: Any, *, total: int = 10_000, n_classes: int = 10) -> CheckResult:
-    """Check a confusion matrix counts every test image once.
+def _optional(history: Any, key: str) -> list[float]:
+    try:
+        return [float(v) for v in history[key]]
+    except (KeyError, TypeError):
+        return []
 
-    Parameters
-    ----------
-    matrix
-        The learner's matrix.
-    total
-        Number of test images.
-    n_classes
-        Number of classes.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(matrix, "matrix")
-    if stub is not None:
-        return stub
+def _reference_logits(net: nn.Module, batches: Iterable[Any]) -> Tensor:
+    """Return ``net``'s outputs on ``batches`` in evaluation mode, restoring its mode."""
+    was_training = net.training
+    device = next(net.parameters()).device
+    net.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([net(x.to(device)).float().cpu() for x, _ in batches])
+    finally:
+        net.train(was_training)
+
+
+def _expect_logits(logits: Any, net: Any, batches: Any, total: int, n_classes: int) -> None:
+    if not isinstance(logits, Tensor) or tuple(logits.shape) != (total, n_classes):
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise Hint(
+            f"`test_logits` should be a ({total}, {n_classes}) tensor, one row per test image "
+            f"in the order of test_batches, got {shape}"
+        )
+    if logits.requires_grad:
+        raise Hint(
+            "`test_logits` tracks gradients: predict inside `with torch.no_grad():`, or every "
+            "batch's graph stays in memory"
+        )
+    if logits.device.type != "cpu":
+        raise Hint(f"`test_logits` is on {logits.device}: move each batch's outputs to the CPU")
+    if isinstance(net, nn.Module) and batches is not None:
+        want = _reference_logits(net, batches)
+        got = logits.float()
+        if not (
+            torch.allclose(got, want, atol=1e-3) or torch.allclose(got, want.softmax(1), atol=1e-4)
+        ):
+            raise Hint(
+                "`test_logits` differ from the model's outputs in evaluation mode: call "
+                "model.eval() before predicting (batch norm then uses its running statistics)"
+            )
+
+
+@check("matrix", "test_logits")
+def confusion(
+    matrix: Any,
+    test_logits: Any,
+    test_y: Tensor,
+    *,
+    net: Any = None,
+    batches: Any = None,
+    n_classes: int = 10,
+) -> str:
+    """Check the test logits (eval mode, no gradients, CPU) and their confusion matrix."""
+    total = len(test_y)
+    _expect_logits(test_logits, net, batches, total, n_classes)
     if not isinstance(matrix, Tensor) or tuple(matrix.shape) != (n_classes, n_classes):
         shape = tuple(matrix.shape) if isinstance(matrix, Tensor) else type(matrix).__name__
-        return fail(
+        raise Hint(
             f"`matrix` should be a {n_classes}x{n_classes} tensor, got {shape}: use "
             f"confusion_matrix(test_logits, test_y, {n_classes})"
         )
     count = int(matrix.sum())
     if count != total:
-        return fail(f"`matrix` counts {count} images, expected {total}: predict every test image")
-    return passed(f"`matrix` counts all {total} test images, {int(matrix.trace())} correctly")
+        raise Hint(f"`matrix` counts {count} images, expected {total}: predict every test image")
+    want = confusion_matrix(test_logits, test_y.cpu(), n_classes)
+    if not torch.equal(matrix.cpu().long(), want.long()):
+        if torch.equal(matrix.cpu().long().T, want.long()):
+            raise Hint("`matrix` is transposed: rows are the true digits, columns the predictions")
+        raise Hint(
+            "`matrix` does not count test_logits against test_y: "
+            f"confusion_matrix(test_logits, test_y, {n_classes})"
+        )
+    return f"`matrix` counts all {total} test images, {int(matrix.trace())} correctly"
 
 
-def precision_recall_f1(precision: Any, recall: Any, f1: Any, matrix: Tensor) -> CheckResult:
-    """Check per-class precision, recall and F1 computed from a confusion matrix.
-
-    Parameters
-    ----------
-    precision, recall, f1
-        The learner's values, one per class.
-    matrix
-        The confusion matrix they were computed from (rows: true classes).
-
-    Returns
-    -------
-    CheckResult
-    """
-    for value, label in ((precision, "precision"), (recall, "recall"), (f1, "f1")):
-        stub = not_done(value, label)
-        if stub is not None:
-            return stub
+@check("precision", "recall", "f1")
+def precision_recall_f1(precision: Any, recall: Any, f1: Any, matrix: Tensor) -> str:
+    """Check per-class precision, recall and F1 (tensors, arrays or lists) from ``matrix``."""
     counts = torch.as_tensor(matrix).double()
     n = counts.shape[0]
     correct = counts.diagonal()
-    want_p = correct / counts.sum(dim=0).clamp(min=1)
-    want_r = correct / counts.sum(dim=1).clamp(min=1)
-    want_f = 2 * want_p * want_r / (want_p + want_r).clamp(min=1e-12)
+    want = {"precision": correct / counts.sum(dim=0).clamp(min=1)}
+    want["recall"] = correct / counts.sum(dim=1).clamp(min=1)
+    want["f1"] = (
+        2
+        * want["precision"]
+        * want["recall"]
+        / (want["precision"] + want["recall"]).clamp(min=1e-12)
+    )
     got = {}
     for value, label in ((precision, "precision"), (recall, "recall"), (f1, "f1")):
         try:
             tensor = torch.as_tensor(value).double().detach().cpu().flatten()
         except (TypeError, ValueError, RuntimeError):
-            return fail(f"`{label}` should be a tensor of {n} values, got {type(value).__name__}")
+            raise Hint(
+                f"`{label}` should be a tensor of {n} values, got {type(value).__name__}"
+            ) from None
         if tensor.numel() == 1:
-            return fail(
+            raise Hint(
                 f"`{label}` is a single number: compute one value per digit ({n} values), "
                 "not an average"
             )
         if tensor.numel() != n:
-            return fail(f"`{label}` has {tensor.numel()} values, expected {n}, one per digit")
+            raise Hint(f"`{label}` has {tensor.numel()} values, expected {n}, one per digit")
         got[label] = tensor
 
-    def close(a: Tensor, b: Tensor) -> bool:
-        return bool(torch.allclose(a, b, atol=1e-4))
+    def close(label: str, other: str) -> bool:
+        return bool(torch.allclose(got[label], want[other], atol=1e-4))
 
-    if not close(got["precision"], want_p) or not close(got["recall"], want_r):
-        if close(got["precision"], want_r) and close(got["recall"], want_p):
-            return fail(
-                "`precision` and `recall` are swapped: precision divides the diagonal by the "
-                "column sums (predictions), recall by the row sums (true images)"
-            )
-        label = "precision" if not close(got["precision"], want_p) else "recall"
-        where = "column (predicted)" if label == "precision" else "row (true)"
-        return fail(f"`{label}` is off: divide matrix.diagonal() by the {where} sums")
-    if not close(got["f1"], want_f):
-        return fail("`f1` is off: 2 * precision * recall / (precision + recall), per digit")
-    return passed(
-        f"precision, recall and F1 per digit are right; lowest F1 {float(want_f.min()):.3f} "
-        f"(digit {int(want_f.argmin())})"
+    if (
+        close("precision", "recall")
+        and close("recall", "precision")
+        and not close("precision", "precision")
+    ):
+        raise Hint(
+            "`precision` and `recall` are swapped: precision divides the diagonal by the "
+            "column sums (predictions), recall by the row sums (true images)"
+        )
+    for label, where in (("precision", "column (predicted)"), ("recall", "row (true)")):
+        if not close(label, label):
+            raise Hint(f"`{label}` is off: divide matrix.diagonal() by the {where} sums")
+    if not close("f1", "f1"):
+        raise Hint("`f1` is off: 2 * precision * recall / (precision + recall), per digit")
+    worst = want["f1"]
+    return (
+        f"precision, recall and F1 per digit are right; lowest F1 {float(worst.min()):.3f} "
+        f"(digit {int(worst.argmin())})"
     )
 
 
@@ -649,111 +739,113 @@ def _probe_digit() -> np.ndarray:
     return pixels
 
 
-def prepare_function(
-    prepare: Any, *, device: str | torch.device = "cpu", name: str = "prepare"
-) -> CheckResult:
-    """Check ``prepare(array)``: a 28x28 array of 0-255 becomes a normalised batch of one.
+def _expect_values(values: Tensor, raw: Tensor, name: str) -> None:
+    """Raise a hint naming how ``values`` were scaled, if not as in training."""
+    scaled = raw / 255
+    candidates = [
+        (raw, f"`{name}` keeps values 0-255: divide by 255, then normalise like the training data"),
+        (
+            scaled,
+            f"`{name}` scales to [0, 1] but forgets to normalise like the training data: "
+            "subtract MNIST_MEAN and divide by MNIST_STD",
+        ),
+        ((raw - MNIST_MEAN) / MNIST_STD, f"`{name}` normalises 0-255 values: divide by 255 first"),
+        (
+            (scaled - scaled.mean()) / scaled.std(),
+            f"`{name}` normalises with this picture's own mean and std: use the training "
+            "statistics MNIST_MEAN and MNIST_STD, as for every training image",
+        ),
+        (
+            (1 - scaled - MNIST_MEAN) / MNIST_STD,
+            f"`{name}` inverts the picture: MNIST digits are white (255) on black (0), like "
+            "the drawing; keep them that way",
+        ),
+    ]
+    for candidate, hint in candidates:
+        if torch.allclose(values, candidate, atol=1e-3):
+            raise Hint(hint)
+    want = (scaled - MNIST_MEAN) / MNIST_STD
+    if not torch.allclose(values, want, atol=1e-4):
+        raise Hint(
+            f"`{name}` gives values {_range(values)}, expected {_range(want)}: "
+            "(array / 255 - MNIST_MEAN) / MNIST_STD"
+        )
 
-    Parameters
-    ----------
-    prepare
-        The learner's function.
-    device
-        Where the model is, so where the batch must be.
-    name
-        What the function is called in the exercise.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(prepare, name)
-    if stub is not None:
-        return stub
+@check("{name}")
+def prepare_function(prepare: Any, *, device: Any = "cpu", name: str = "prepare") -> str:
+    """Check ``prepare(array)``: grey levels (array or PIL image) to a normalised batch of one."""
+    from PIL import Image
+
     array = _probe_digit()
-    out, problem = call_learner(prepare, name, array.copy())
-    if problem is not None:
-        return problem
+    out = call(prepare, name, array.copy())
     if not isinstance(out, Tensor):
-        return fail(
+        raise Hint(
             f"`{name}` returned a {type(out).__name__}: convert with torch.as_tensor(...) "
             "or torch.from_numpy(...)"
         )
     shape = tuple(out.shape)
     if shape == (28, 28):
-        return fail(
+        raise Hint(
             f"`{name}` returned shape (28, 28): the network wants a batch (N, C, H, W); add the "
             "batch and channel dimensions with x.unsqueeze(0).unsqueeze(0) (or x[None, None])"
         )
     if shape == (1, 28, 28):
-        return fail(
+        raise Hint(
             f"`{name}` returned shape (1, 28, 28): one dimension short of (1, 1, 28, 28); "
             "unsqueeze once more for the batch dimension"
         )
     if shape != (1, 1, 28, 28):
-        return fail(f"`{name}` returned shape {shape}, expected (1, 1, 28, 28)")
+        raise Hint(f"`{name}` returned shape {shape}, expected (1, 1, 28, 28)")
     if out.dtype != torch.float32:
-        return fail(
+        raise Hint(
             f"`{name}` returned {out.dtype}; the network's weights are float32: use "
             "dtype=torch.float32 or .float()"
         )
     if out.device.type != torch.device(device).type:
-        return fail(
+        raise Hint(
             f"`{name}` returned a tensor on {out.device}; the model is on {device}: .to(device)"
         )
-    values = out.detach().cpu()[0, 0].double()
-    raw = torch.from_numpy(array).double()
-    scaled = raw / 255
-    normalised = (scaled - MNIST_MEAN) / MNIST_STD
-    if torch.allclose(values, raw, atol=1e-3):
-        return fail(
-            f"`{name}` keeps values 0-255: divide by 255, then normalise like the training data"
+    _expect_values(out.detach().cpu()[0, 0].double(), torch.from_numpy(array).double(), name)
+    try:
+        from_image = call(prepare, name, Image.fromarray(array))
+    except Hint as hint:
+        raise Hint(
+            f"{hint}. The next cells pass a PIL image too: start with np.array(array), which "
+            "accepts both"
+        ) from None
+    if not isinstance(from_image, Tensor) or not torch.allclose(from_image.cpu(), out.cpu()):
+        raise Hint(
+            f"`{name}` gives another result for the same digit as a PIL image: start with "
+            "np.array(array)"
         )
-    if torch.allclose(values, scaled, atol=1e-3):
-        return fail(
-            f"`{name}` scales to [0, 1] but forgets to normalise like the training data: "
-            "subtract MNIST_MEAN and divide by MNIST_STD"
-        )
-    if torch.allclose(values, (raw - MNIST_MEAN) / MNIST_STD, atol=1e-3):
-        return fail(f"`{name}` normalises 0-255 values: divide by 255 first")
-    if not torch.allclose(values, normalised, atol=1e-4):
-        return fail(
-            f"`{name}` gives values {_describe_range(values)}, expected "
-            f"{_describe_range(normalised)}: (array / 255 - MNIST_MEAN) / MNIST_STD"
-        )
-    return passed(
-        f"`{name}` gives a (1, 1, 28, 28) float32 batch on {out.device.type}, normalised as "
-        "in training"
-    )
+    return f"`{name}` gives a normalised (1, 1, 28, 28) float32 batch on {out.device.type}"
 
 
-def probabilities(probs: Any, *, n_classes: int = 10) -> CheckResult:
-    """Check ``(1, n_classes)`` probabilities: between 0 and 1, summing to 1.
-
-    Parameters
-    ----------
-    probs
-        The learner's probabilities.
-    n_classes
-        Number of classes.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(probs, "probs")
-    if stub is not None:
-        return stub
+@check("probs")
+def probabilities(probs: Any, *, net: Any = None, inputs: Any = None, n_classes: int = 10) -> str:
+    """Check ``(1, n_classes)`` probabilities: softmax of the model's logits in evaluation mode."""
     if not isinstance(probs, Tensor):
-        return fail(f"`probs` is a {type(probs).__name__}, not a tensor")
+        raise Hint(f"`probs` is a {type(probs).__name__}, not a tensor")
     if tuple(probs.shape) != (1, n_classes):
-        return fail(
+        raise Hint(
             f"`probs` has shape {tuple(probs.shape)}, expected (1, {n_classes}): one row for "
             "the one image, one column per digit"
         )
+    if probs.requires_grad:
+        raise Hint("`probs` tracks gradients: predict inside `with torch.no_grad():`")
     values = probs.detach().float().cpu()
+    if (values <= 0).all() and torch.allclose(values.exp().sum(dim=1), torch.ones(1), atol=1e-4):
+        raise Hint("`probs` are log-probabilities: use torch.softmax, not log_softmax")
     if (values < 0).any() or (values > 1).any():
-        return fail("`probs` holds values outside [0, 1]: these are logits; apply torch.softmax")
+        raise Hint("`probs` holds values outside [0, 1]: these are logits; apply torch.softmax")
     if not torch.allclose(values.sum(dim=1), torch.ones(1), atol=1e-4):
-        return fail("`probs` does not sum to 1: apply softmax over the classes, dim=1")
-    return passed(f"`probs` sums to 1; the most likely digit is {int(values.argmax())}")
+        raise Hint("`probs` does not sum to 1: apply softmax over the classes, dim=1")
+    if isinstance(net, nn.Module) and isinstance(inputs, Tensor):
+        want = _reference_logits(net, [(inputs, None)]).softmax(dim=1)
+        if not torch.allclose(values, want, atol=1e-4):
+            raise Hint(
+                "`probs` differ from the model's answer in evaluation mode: call model.eval() "
+                "and pass prepare(drawing)"
+            )
+    return f"`probs` sums to 1; the most likely digit is {int(values.argmax())}"
