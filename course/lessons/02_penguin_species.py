@@ -237,7 +237,14 @@ my_train = PenguinDataset(train_table, features)
 my_valid = PenguinDataset(valid_table, features)
 
 # %%
-check.dataset(my_train, length=273, n_features=len(features), name="my_train")
+check.dataset(
+    my_train,
+    length=273,
+    n_features=len(features),
+    name="my_train",
+    table=train_table,
+    columns=features,
+)
 
 # %%
 my_train[0]
@@ -281,7 +288,7 @@ my_valid = PenguinDataset(valid_table, features, transform=standardise)
 ### END SOLUTION
 
 # %%
-check.standardised(my_train, name="my_train")
+check.standardised(my_train, my_valid, name="my_train")
 
 # %% [markdown]
 # ## 6. Class indices or one-hot vectors?
@@ -491,7 +498,9 @@ scheduler = torch.optim.lr_scheduler.OneCycleLR(
 ### END SOLUTION
 
 # %%
-check.loss_and_optimizer(loss_fn, optimizer, model)
+check.loss_and_optimizer(
+    loss_fn, optimizer, model, scheduler, total_steps=epochs * len(train_loader)
+)
 
 # %% [markdown]
 # ## 11. The training loop
@@ -596,8 +605,7 @@ loop_seconds = time.perf_counter() - start
 print(f"{epochs} epochs in {loop_seconds:.1f} s")
 
 # %%
-check.losses(train_losses)
-check.accuracy(valid_accuracies[-1] if valid_accuracies else None)
+check.training_run(train_losses, valid_losses, valid_accuracies, epochs=epochs)
 
 # %% [markdown]
 # ## 14. Learning curves
@@ -700,6 +708,10 @@ print(
 # **Task.** Compute the logits of all validation birds at once (`valid_set.features`, on the
 # device, in evaluation mode without gradients) and the matrix with
 # `confusion_matrix(logits, targets, num_classes=3)`.
+#
+# A common mistake here is leaving out `model.eval()`. This network has no dropout or batch
+# norm, so nothing changes and no check can notice; with those layers the matrix would be
+# computed in training mode and be wrong.
 
 # %%
 ### BEGIN SOLUTION
@@ -759,7 +771,7 @@ with torch.no_grad():
 ### END SOLUTION
 
 # %%
-check.probabilities(probs)
+check.probabilities(probs, model, train_set, new_bird)
 for name, p in zip(train_set.classes, probs[0].tolist()):
     print(f"{name:>10}: {100 * p:5.1f}%")
 
