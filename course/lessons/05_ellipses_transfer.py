@@ -118,12 +118,13 @@ plt.show()
 # vectorised, over ten thousand images a second; `EllipseBatches` uses it to give *fresh*
 # training images every epoch.
 #
-# **Task.** Training images will come from seed `TRAIN_SEED`. Create the held-out set,
-# `valid_images, valid_targets`: 1,000 images that share none of the training images. Then
-# compute `baseline_mae_px`: the mean absolute error, in pixels, over the four numbers of the
-# validation images, of a "model" that always predicts the mean target of 4,096 training images.
-# Keep that mean, a tensor of four numbers, in `mean_target`: later cells start the networks
-# from it. Any network must beat this baseline.
+# **Task.** Training images will come from seed `TRAIN_SEED`: every epoch draws the next
+# items of that seed, 0, 1, 2 and onwards, tens of thousands of them in all. Create the
+# held-out set, the tensors `valid_images, valid_targets`: 1,000 images that share none of the
+# training images. Then compute `baseline_mae_px` (a float): the mean absolute error, in
+# pixels, over the four numbers of the validation images, of a "model" that always predicts the
+# mean target of the first 4,096 training images. Keep that mean, a tensor of four numbers, in
+# `mean_target`: later cells start the networks from it. Any network must beat this baseline.
 
 # %%
 ### BEGIN SOLUTION
@@ -135,7 +136,7 @@ baseline_mae_px = ((valid_targets - mean_target).abs() * SIZE).mean().item()
 
 # %%
 check.validation_set(valid_images, valid_targets, train_seed=TRAIN_SEED, size=SIZE)
-check.baseline(baseline_mae_px, valid_targets, size=SIZE)
+check.baseline(baseline_mae_px, mean_target, valid_targets, train_seed=TRAIN_SEED, size=SIZE)
 
 # %% [markdown]
 # ### Question 1
@@ -241,7 +242,7 @@ def imagenet_inputs(images):
 
 
 # %%
-check.imagenet_inputs(imagenet_inputs)
+check.imagenet_inputs(imagenet_inputs, device=device)
 
 # %% [markdown]
 # A short fine-tuning run: three epochs of 512 fresh images each. The loss is the
@@ -423,9 +424,10 @@ plt.show()
 # %% [markdown]
 # ## 4. Errors in pixels, and a look at the predictions
 #
-# **Task.** Predict all validation images (`predicted`, shape `(1000, 4)`, normalised like the
-# targets, on the CPU; evaluation mode, no gradients, in batches). Compute `errors_px`, the
-# absolute errors in pixels `(1000, 4)`, and `mae_px`, their mean.
+# **Task.** Predict all validation images in their stored order (`predicted`, a float tensor
+# of shape `(1000, 4)`, normalised like the targets, on the CPU; evaluation mode, no gradients,
+# in batches). Compute `errors_px`, the absolute errors in pixels, a `(1000, 4)` tensor, and
+# `mae_px`, their mean as a float.
 
 # %%
 ### BEGIN SOLUTION
@@ -437,7 +439,9 @@ mae_px = errors_px.mean().item()
 ### END SOLUTION
 
 # %%
-check.pixel_errors(mae_px, predicted, valid_targets, size=SIZE)
+check.pixel_errors(
+    mae_px, predicted, errors_px, valid_targets, net=model, valid_images=valid_images, size=SIZE
+)
 names = ["centre row", "centre column", "row radius", "column radius"]
 for name, error in zip(names, errors_px.mean(dim=0).tolist()):
     print(f"{name:>14}: {error:.2f} px")

@@ -1,33 +1,28 @@
 """Self-checks for lesson 05: ellipse parameters with transfer learning and a CoordConv CNN.
 
-Each function is called in the exercise notebook right after a task, prints one
-line (a pass or a hint about the likely mistake) and returns a
-:class:`~practicaltorch.checks.CheckResult`.
+Each check is called in the exercise notebook right after a task and prints one
+line: a pass, or a hint naming the likely mistake. The checks know how the
+training ellipses are drawn, so they can tell whether a held-out set shares
+images with training, or whether a baseline was taken from the held-out targets.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import (
-    CheckResult,
-    call_learner,
-    call_model,
-    check_decreasing,
-    check_metric,
-    fail,
-    not_done,
-    passed,
-)
-from practicaltorch.data.ellipses import ellipse_tensors
+from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, number
+from practicaltorch.data.ellipses import draw_ellipses, ellipse_tensors
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MAE_BAR_PX",
+    "TRAIN_ITEMS",
     "baseline",
     "coordinates",
     "history",
@@ -44,334 +39,363 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 """Per-channel mean of the ImageNet photographs, on the [0, 1] scale."""
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """Per-channel standard deviation of the ImageNet photographs, on the [0, 1] scale."""
+TRAIN_ITEMS = 6 * 4096
+"""How many ellipses of the training seed the lesson's runs train on (6 epochs of 4,096)."""
 
 
+def _training_targets(seed: int, count: int) -> Tensor:
+    """Return the targets of the first ``count`` training ellipses (they do not depend on size)."""
+    _, targets = draw_ellipses(np.arange(count), size=16, seed=seed)
+    return torch.from_numpy(targets)
+
+
+@check("valid_images", "valid_targets")
 def validation_set(
     images: Any,
     targets: Any,
     *,
     train_seed: int = 0,
+    train_items: int = TRAIN_ITEMS,
     size: int = 128,
     length: int = 1000,
-) -> CheckResult:
-    """Check the held-out ellipses: right shapes, normalised targets, a seed unlike training's.
-
-    Parameters
-    ----------
-    images, targets
-        The learner's validation tensors.
-    train_seed
-        The seed the training images come from.
-    size
-        Image height and width in pixels.
-    length
-        Expected number of images.
-
-    Returns
-    -------
-    CheckResult
-    """
+) -> str:
+    """Check the held-out ellipses: right shapes, normalised targets, none of them trained on."""
     for value, label in ((images, "valid_images"), (targets, "valid_targets")):
-        stub = not_done(value, label)
-        if stub is not None:
-            return stub
         if not isinstance(value, Tensor):
-            return fail(f"`{label}` is a {type(value).__name__}: use ellipse_tensors(...)")
+            raise Hint(f"`{label}` is a {type(value).__name__}: use ellipse_tensors(...)")
     if tuple(images.shape) != (length, 3, size, size):
-        return fail(
+        raise Hint(
             f"`valid_images` has shape {tuple(images.shape)}, expected ({length}, 3, {size}, "
             f"{size}): ellipse_tensors({length}, {size}, seed=...)"
         )
     if tuple(targets.shape) != (length, 4):
-        return fail(f"`valid_targets` has shape {tuple(targets.shape)}, expected ({length}, 4)")
+        raise Hint(f"`valid_targets` has shape {tuple(targets.shape)}, expected ({length}, 4)")
     if float(targets.max()) > 1.0:
-        return fail(
+        raise Hint(
             f"`valid_targets` go up to {float(targets.max()):.1f}: the targets are not "
             "normalised. Keep them as fractions of the image size, as ellipse_tensors gives them"
         )
-    _, training = ellipse_tensors(1, size, seed=train_seed)
-    if torch.equal(targets[:1].cpu(), training):
-        return fail(
-            f"`valid_targets` starts with the first training ellipse: seed {train_seed} is the "
-            "training seed. Use another seed, so no validation image was trained on"
+    seen = {
+        row.numpy().tobytes(): i for i, row in enumerate(_training_targets(train_seed, train_items))
+    }
+    for index, row in enumerate(targets.detach().float().cpu()):
+        if row.numpy().tobytes() in seen:
+            raise Hint(
+                f"validation image {index} is image {seen[row.numpy().tobytes()]} of the training "
+                f"seed {train_seed}, which the training batches draw from: use another seed, so "
+                "no validation image was trained on"
+            )
+    return f"{length} held-out images that training never sees; targets normalised"
+
+
+@check("baseline_mae_px", "mean_target")
+def baseline(
+    value: Any,
+    mean_target: Any,
+    valid_targets: Tensor,
+    *,
+    train_seed: int = 0,
+    train_count: int = 4096,
+    size: int = 128,
+) -> str:
+    """Check the training targets' mean and the error, in pixels, of always predicting it."""
+    if not isinstance(mean_target, Tensor):
+        raise Hint(
+            f"`mean_target` is a {type(mean_target).__name__}: keep it a tensor of four numbers "
+            "(later cells copy it into a bias), for example train_targets.mean(dim=0)"
         )
-    return passed(f"{length} held-out images from a seed of their own; targets normalised")
-
-
-def baseline(value: Any, valid_targets: Tensor, *, size: int = 128) -> CheckResult:
-    """Check the error of always predicting the mean ellipse, in pixels.
-
-    Parameters
-    ----------
-    value
-        The learner's ``baseline_mae_px``.
-    valid_targets
-        The validation targets (normalised).
-    size
-        Image size in pixels.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(value, "baseline_mae_px")
-    if stub is not None:
-        return stub
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return fail(f"`baseline_mae_px` should be a number, got {type(value).__name__}")
-    targets = valid_targets.double().cpu()
-    # The mean of many training targets is close to the mean of the validation targets.
-    want = float(((targets - targets.mean(dim=0)).abs() * size).mean())
-    if abs(number * size - want) < 0.05 * want:
-        return fail(
-            f"`baseline_mae_px` is {number:.4g}, a fraction of the image: multiply the errors by "
+    got_mean = mean_target.detach().double().cpu().flatten()
+    want_mean = _training_targets(train_seed, train_count).double().mean(dim=0)
+    valid = valid_targets.detach().double().cpu()
+    if got_mean.shape != (4,):
+        raise Hint(
+            f"`mean_target` has {got_mean.numel()} numbers: average over dim=0, one per target"
+        )
+    if torch.allclose(got_mean, valid.mean(dim=0), atol=1e-5):
+        raise Hint(
+            "`mean_target` is the mean of the validation targets: take it from the "
+            f"{train_count:,} training images. Held-out data must not shape any model, "
+            "baselines included"
+        )
+    if torch.allclose(got_mean, want_mean * size, atol=1e-3):
+        raise Hint("`mean_target` is in pixels: keep it normalised, like the targets")
+    if not torch.allclose(got_mean, want_mean, atol=1e-5):
+        raise Hint(
+            f"`mean_target` is not the mean of the first {train_count:,} training targets "
+            f"(seed {train_seed}): ellipse_tensors({train_count}, SIZE, seed=TRAIN_SEED)"
+        )
+    got = number(value, "baseline_mae_px")
+    want = float(((valid - want_mean).abs() * size).mean())
+    rmse = float((((valid - want_mean) * size) ** 2).mean().sqrt())
+    if math.isclose(got * size, want, rel_tol=1e-3):
+        raise Hint(
+            f"`baseline_mae_px` is {got:.4g}, a fraction of the image: multiply the errors by "
             f"the image size ({size}) to get pixels"
         )
-    if abs(number - want) > 0.05 * want:
-        return fail(
-            f"`baseline_mae_px` is {number:.4g}, expected about {want:.2f} px: the mean of "
-            "|valid_targets - mean training target| over all four numbers, times the size"
+    if math.isclose(got, rmse, rel_tol=1e-3):
+        raise Hint("`baseline_mae_px` is a root mean squared error: take the mean absolute error")
+    if not math.isclose(got, want, rel_tol=1e-3):
+        raise Hint(
+            f"`baseline_mae_px` is {got:.4g}, expected {want:.4g} px: the mean of "
+            "|valid_targets - mean_target| over all four numbers, times the size"
         )
-    return passed(f"always predicting the mean ellipse is {number:.2f} px off on average")
+    return f"always predicting the mean ellipse is {got:.2f} px off on average"
 
 
-def transfer_net(net: Any, pretrained: Any, *, outputs: int = 4) -> CheckResult:
-    """Check the adapted backbone: a new head with ``outputs`` outputs, and a working forward.
-
-    Parameters
-    ----------
-    net
-        The learner's network (a ``TransferNet``).
-    pretrained
-        Whether the learner got the pretrained weights.
-    outputs
-        Expected number of outputs.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(net, "transfer_net")
-    if stub is not None:
-        return stub
+@check("transfer_net")
+def transfer_net(net: Any, pretrained: Any, *, outputs: int = 4) -> str:
+    """Check the adapted backbone: a ``TransferNet`` with a new head of ``outputs`` outputs."""
     if not isinstance(net, nn.Module):
-        return fail(f"`transfer_net` is a {type(net).__name__}; build it with transfer_model(...)")
+        raise Hint(f"`transfer_net` is a {type(net).__name__}; build it with transfer_model(...)")
+    if not hasattr(net, "head") or not hasattr(net, "freeze_backbone"):
+        raise Hint(
+            "`transfer_net` has no .head or .freeze_backbone(), which the next cells use: "
+            "build it with transfer_model(...)"
+        )
     if pretrained not in (True, False):
-        return fail("`pretrained` should be True or False: which weights did you get?")
-    head = getattr(net, "head", None)
+        raise Hint("`pretrained` should be True or False: which weights did you get?")
+    head = net.head
     if isinstance(head, nn.Linear) and head.out_features != outputs:
-        return fail(
+        raise Hint(
             f"the head has {head.out_features} outputs, expected {outputs}: pass "
             f"num_outputs={outputs} (row, column and two radii)"
         )
-    parameter = next(net.parameters())
-    example = torch.zeros(2, 3, 64, 64, device=parameter.device)
-    output, problem = call_model(net, "transfer_net", example)
-    if problem is not None:
-        return problem
-    if not isinstance(output, Tensor) or tuple(output.shape) != (2, outputs):
-        shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-        return fail(f"`transfer_net` maps 2 images to {shape}, expected (2, {outputs})")
+    output = _eval_outputs(net, torch.zeros(2, 3, 64, 64), "transfer_net")
+    if tuple(output.shape) != (2, outputs):
+        raise Hint(
+            f"`transfer_net` maps 2 images to {tuple(output.shape)}, expected (2, {outputs})"
+        )
     origin = "ImageNet weights" if pretrained else "random weights (offline fallback)"
-    return passed(f"`transfer_net` gives {outputs} outputs per image, starting from {origin}")
+    return f"`transfer_net` gives {outputs} outputs per image, starting from {origin}"
 
 
-def imagenet_inputs(function: Any, *, size: int = 128) -> CheckResult:
-    """Check ``imagenet_inputs``: uint8 images to half-size, ImageNet-normalised float32.
+def _eval_outputs(net: nn.Module, images: Tensor, name: str, batch: int = 250) -> Tensor:
+    """Run ``net`` on ``images`` in evaluation mode, in batches, and return CPU outputs."""
+    parameter = next(net.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            parts = [
+                call(net, name, images[i : i + batch].to(device))
+                for i in range(0, len(images), batch)
+            ]
+    finally:
+        net.train(was_training)
+    if not all(isinstance(part, Tensor) for part in parts):
+        raise Hint(f"`{name}(images)` should return a tensor")
+    return torch.cat(parts).float().cpu()
 
-    Parameters
-    ----------
-    function
-        The learner's function.
-    size
-        Height and width of the input images.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(function, "imagenet_inputs")
-    if stub is not None:
-        return stub
+@check("imagenet_inputs")
+def imagenet_inputs(function: Any, *, size: int = 128, device: Any = "cpu") -> str:
+    """Check ``imagenet_inputs``: uint8 images to half-size, ImageNet-normalised float32."""
     images, _ = ellipse_tensors(2, size, seed=99)
-    out, problem = call_learner(function, "imagenet_inputs", images.clone())
-    if problem is not None:
-        if "avg_pool2d" in problem.message or "Byte" in problem.message:
-            return fail(problem.message + ". Convert to float first: images.float() / 255")
-        return problem
+    try:
+        out = call(function, "imagenet_inputs", images.clone().to(device))
+    except Hint as hint:
+        if "avg_pool2d" in str(hint) or "Byte" in str(hint):
+            raise Hint(f"{hint}. Convert to float first: images.float() / 255") from None
+        if "must match the size" in str(hint):
+            raise Hint(f"{hint}. Shape the statistics per channel: .view(1, 3, 1, 1)") from None
+        if "device" in str(hint):
+            raise Hint(
+                f"{hint}. Move the statistics to the images' device: .to(x.device)"
+            ) from None
+        raise
     half = size // 2
     if not isinstance(out, Tensor):
-        return fail(f"`imagenet_inputs` returned a {type(out).__name__}, not a tensor")
+        raise Hint(f"`imagenet_inputs` returned a {type(out).__name__}, not a tensor")
     if tuple(out.shape) == (2, 3, size, size):
-        return fail(
+        raise Hint(
             "`imagenet_inputs` keeps the full resolution: halve it by averaging 2x2 blocks, "
             "nn.functional.avg_pool2d(x, 2)"
         )
     if tuple(out.shape) != (2, 3, half, half):
-        return fail(
+        raise Hint(
             f"`imagenet_inputs` gives shape {tuple(out.shape)}, expected (2, 3, {half}, {half})"
         )
     if out.dtype != torch.float32:
-        return fail(f"`imagenet_inputs` gives {out.dtype}; the network wants float32")
+        raise Hint(f"`imagenet_inputs` gives {out.dtype}; the network wants float32")
     scaled = nn.functional.avg_pool2d(images.float() / 255, 2)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    want = (scaled - mean) / std
     got = out.detach().cpu()
     if torch.allclose(got, scaled, atol=1e-4):
-        return fail(
+        raise Hint(
             "`imagenet_inputs` scales to [0, 1] but does not normalise: subtract IMAGENET_MEAN "
             "and divide by IMAGENET_STD, per channel (.view(1, 3, 1, 1))"
         )
     if float(got.abs().max()) > 50:
-        return fail("`imagenet_inputs` gives values in the hundreds: divide by 255 first")
-    if not torch.allclose(got, want, atol=1e-4):
-        return fail(
+        raise Hint("`imagenet_inputs` gives values in the hundreds: divide by 255 first")
+    own = (scaled - scaled.mean(dim=(0, 2, 3), keepdim=True)) / scaled.std(
+        dim=(0, 2, 3), keepdim=True
+    )
+    if torch.allclose(got, own, atol=1e-3) or abs(float(got.mean())) < 1e-5:
+        raise Hint(
+            "`imagenet_inputs` normalises with the batch's own statistics: use IMAGENET_MEAN "
+            "and IMAGENET_STD, those of the photographs the network learnt from"
+        )
+    pooled = (nn.functional.max_pool2d(images.float() / 255, 2) - mean) / std
+    if torch.allclose(got, pooled, atol=1e-4):
+        raise Hint(
+            "`imagenet_inputs` takes the maximum of each 2x2 block: average them (avg_pool2d)"
+        )
+    if not torch.allclose(got, (scaled - mean) / std, atol=1e-4):
+        raise Hint(
             "`imagenet_inputs` values are off: (images / 255, averaged 2x2, minus the mean) "
             "divided by the standard deviation, each per channel"
         )
-    return passed(f"`imagenet_inputs` gives float32 (N, 3, {half}, {half}), ImageNet-normalised")
+    return f"`imagenet_inputs` gives float32 (N, 3, {half}, {half}), ImageNet-normalised"
 
 
-def coordinates(function: Any) -> CheckResult:
-    """Check ``add_coordinates``: two channels appended, rows then columns, in [-1, 1].
+def _ramps(rows: Tensor, cols: Tensor) -> tuple[bool, bool]:
+    """Return whether ``rows`` varies down the rows only, and ``cols`` across the columns only."""
+    row_ramp = bool((rows[:, :1] == rows).all()) and bool((rows[1:, 0] > rows[:-1, 0]).all())
+    col_ramp = bool((cols[:1, :] == cols).all()) and bool((cols[0, 1:] > cols[0, :-1]).all())
+    return row_ramp, col_ramp
 
-    Parameters
-    ----------
-    function
-        The learner's function.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(function, "add_coordinates")
-    if stub is not None:
-        return stub
+@check("add_coordinates")
+def coordinates(function: Any) -> str:
+    """Check ``add_coordinates``: two channels appended, rows then columns, in [-1, 1]."""
     images = torch.rand(2, 3, 16, 12, generator=torch.Generator().manual_seed(0))
-    out, problem = call_learner(function, "add_coordinates", images.clone())
-    if problem is not None:
-        return problem
+    out = call(function, "add_coordinates", images.clone())
     if not isinstance(out, Tensor):
-        return fail(f"`add_coordinates` returned a {type(out).__name__}, not a tensor")
+        raise Hint(f"`add_coordinates` returned a {type(out).__name__}, not a tensor")
     if tuple(out.shape) == (2, 2, 16, 12):
-        return fail("`add_coordinates` returns only the coordinates: torch.cat the images first")
+        raise Hint("`add_coordinates` returns only the coordinates: torch.cat the images first")
     if tuple(out.shape) != (2, 5, 16, 12):
-        return fail(
+        raise Hint(
             f"`add_coordinates` maps (2, 3, 16, 12) to {tuple(out.shape)}, expected "
             "(2, 5, 16, 12): concatenate two channels along dim=1"
         )
     if not torch.equal(out[:, :3], images):
-        return fail("`add_coordinates` changed the image channels: put them first, unchanged")
-    rows, cols = out[:, 3].double(), out[:, 4].double()
+        raise Hint("`add_coordinates` changed the image channels: put them first, unchanged")
     if not torch.equal(out[0, 3:], out[1, 3:]):
-        return fail("the coordinate channels differ between images: they should be the same")
-    row_ramp = bool((rows[0, :, :1] == rows[0]).all()) and bool(
-        (rows[0, 1:, 0] > rows[0, :-1, 0]).all()
-    )
-    col_ramp = bool((cols[0, :1, :] == cols[0]).all()) and bool(
-        (cols[0, 0, 1:] > cols[0, 0, :-1]).all()
-    )
-    if not (row_ramp and col_ramp):
-        swapped = bool((rows[0, :1, :] == rows[0]).all()) and bool(
-            (cols[0, :, :1] == cols[0]).all()
-        )
-        if swapped:
-            return fail(
+        raise Hint("the coordinate channels differ between images: they should be the same")
+    rows, cols = out[0, 3].double(), out[0, 4].double()
+    if not all(_ramps(rows, cols)):
+        if all(_ramps(cols, rows)):
+            raise Hint(
                 "the row and column channels are swapped (or meshgrid used indexing='xy'): "
                 "channel C should vary down the rows, channel C + 1 across the columns"
             )
-        return fail(
+        raise Hint(
             "channel C should increase down the rows and be constant along each row, channel "
             "C + 1 increase across the columns: torch.meshgrid(rows, cols, indexing='ij')"
         )
     low = min(float(rows.min()), float(cols.min()))
     high = max(float(rows.max()), float(cols.max()))
     if low < -1.001 or high > 1.001 or low > -0.85 or high < 0.85:
-        return fail(
+        raise Hint(
             f"the coordinates run from {low:.3g} to {high:.3g}: scale them to [-1, 1], "
             "for example with torch.linspace(-1, 1, height)"
         )
-    return passed("`add_coordinates` appends row and column channels in [-1, 1]")
+    return "`add_coordinates` appends row and column channels in [-1, 1]"
 
 
-def history(value: Any, *, bar: float = MAE_BAR_PX) -> CheckResult:
-    """Check the training history: a falling loss and a validation error below the bar in px."""
-    stub = not_done(value, "history")
-    if stub is not None:
-        return stub
+@check("history")
+def history(value: Any, *, bar: float = MAE_BAR_PX) -> CheckResult | str:
+    """Check the training history: a scheduled rate, a falling loss, validation MAE in pixels."""
     try:
-        train_losses = value["train_loss"]
-        errors = value["valid_mae"]
+        train_losses = [float(v) for v in value["train_loss"]]
+        errors = [float(v) for v in value["valid_mae"]]
     except (KeyError, TypeError):
-        return fail(
+        raise Hint(
             "`history` has no train_loss or valid_mae: pass validation batches, "
             "metrics=regression_metrics() and metric_transform=in_pixels to fit"
+        ) from None
+    try:
+        rates = {float(v) for v in value["lr"]}
+    except (KeyError, TypeError):
+        rates = set()
+    if len(train_losses) > 1 and len(rates) == 1:
+        raise Hint(
+            "the learning rate never changed: pass scheduler=scheduler to fit, a OneCycleLR "
+            "built on the optimiser you pass with it"
         )
-    trend = check_decreasing(train_losses, name="training loss", min_drop=0.5)
-    if not trend:
-        return trend
-    last = float(errors[-1])
-    if last < 0.05:
-        return fail(
-            f"the validation MAE is {last:.4g}: that is a fraction of the image, not pixels. "
-            "Pass metric_transform=in_pixels to fit"
+    if train_losses[-1] > 0.5 * train_losses[0]:
+        raise Hint(
+            f"the training loss went from {train_losses[0]:.4g} to {train_losses[-1]:.4g}; it "
+            "should fall by at least 50%"
         )
-    return check_metric(last, bar, name="validation MAE", higher_is_better=False, unit="px")
+    if errors[-1] < 0.05:
+        raise Hint(
+            f"the validation MAE is {errors[-1]:.4g}: that is a fraction of the image, not "
+            "pixels. Pass metric_transform=in_pixels to fit"
+        )
+    return check_metric(errors[-1], bar, name="validation MAE", higher_is_better=False, unit="px")
 
 
-def pixel_errors(
-    value: Any, predicted: Any, valid_targets: Tensor, *, size: int = 128
-) -> CheckResult:
-    """Check the predictions' shape and that ``mae_px`` is their mean absolute error in pixels.
-
-    Parameters
-    ----------
-    value
-        The learner's ``mae_px``.
-    predicted
-        The learner's predictions, normalised, shape ``(N, 4)``.
-    valid_targets
-        The validation targets.
-    size
-        Image size in pixels.
-
-    Returns
-    -------
-    CheckResult
-    """
-    for item, label in ((predicted, "predicted"), (value, "mae_px")):
-        stub = not_done(item, label)
-        if stub is not None:
-            return stub
-    if not isinstance(predicted, Tensor) or predicted.shape != valid_targets.shape:
+def _expect_predictions(predicted: Any, targets: Tensor, net: Any, images: Any) -> Tensor:
+    if not isinstance(predicted, Tensor) or predicted.shape != targets.shape:
         shape = tuple(predicted.shape) if isinstance(predicted, Tensor) else type(predicted)
-        return fail(
-            f"`predicted` has shape {shape}, expected {tuple(valid_targets.shape)}: one row of "
+        raise Hint(
+            f"`predicted` has shape {shape}, expected {tuple(targets.shape)}: one row of "
             "four numbers per validation image, in the stored order (no shuffling)"
         )
     if predicted.requires_grad:
-        return fail("`predicted` tracks gradients: predict inside `with torch.no_grad():`")
+        raise Hint("`predicted` tracks gradients: predict inside `with torch.no_grad():`")
+    if predicted.device.type != "cpu":
+        raise Hint(f"`predicted` is on {predicted.device}: move each batch's outputs to the CPU")
     if float(predicted.abs().max()) > 2:
-        return fail(
+        raise Hint(
             "`predicted` holds values above 2: keep the predictions normalised like the "
             "targets, and convert only the errors to pixels"
         )
-    want = float(((predicted.detach().double().cpu() - valid_targets.double()).abs() * size).mean())
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return fail(f"`mae_px` should be a number, got {type(value).__name__}")
-    if abs(number * size - want) < 1e-3 * max(want, 1e-6):
-        return fail(f"`mae_px` is {number:.4g}, a fraction of the image: multiply by {size}")
-    if abs(number - want) > 1e-3 * max(want, 1.0):
-        return fail(
-            f"`mae_px` is {number:.4g}, but the predictions are {want:.4g} px off on average: "
-            "mean of |predicted - valid_targets| times the size"
+    if isinstance(net, nn.Module) and isinstance(images, Tensor):
+        want = _eval_outputs(net, images, "model")
+        if not torch.allclose(predicted.float(), want, atol=1e-4):
+            raise Hint(
+                "`predicted` differs from the model's predictions in evaluation mode: call "
+                "model.eval() first (batch norm then uses its running statistics), and keep "
+                "the stored order"
+            )
+    return predicted.detach().double()
+
+
+@check("mae_px", "predicted", "errors_px")
+def pixel_errors(
+    value: Any,
+    predicted: Any,
+    errors_px: Any,
+    valid_targets: Tensor,
+    *,
+    net: Any = None,
+    valid_images: Any = None,
+    size: int = 128,
+) -> str:
+    """Check the predictions (eval mode, stored order), their errors in pixels, and their mean."""
+    targets = valid_targets.double().cpu()
+    prediction = _expect_predictions(predicted, targets, net, valid_images)
+    want = (prediction - targets).abs() * size
+    if not isinstance(errors_px, Tensor) or errors_px.shape != targets.shape:
+        raise Hint(
+            f"`errors_px` should be a {tuple(targets.shape)} tensor: "
+            "|predicted - valid_targets| * SIZE"
         )
-    return passed(f"mean absolute error {number:.3f} px over {len(predicted)} images")
+    errors = errors_px.detach().double().cpu()
+    if torch.allclose(errors, want / size, atol=1e-6):
+        raise Hint(f"`errors_px` are fractions of the image: multiply by {size}")
+    if torch.allclose(errors.abs(), want, atol=1e-3) and not torch.allclose(
+        errors, want, atol=1e-3
+    ):
+        raise Hint("`errors_px` has negative values: take the absolute error, .abs()")
+    if not torch.allclose(errors, want, atol=1e-3):
+        raise Hint("`errors_px` is off: |predicted - valid_targets| * SIZE, element by element")
+    got, mean = number(value, "mae_px"), float(want.mean())
+    if math.isclose(got * size, mean, rel_tol=1e-3):
+        raise Hint(f"`mae_px` is {got:.4g}, a fraction of the image: multiply by {size}")
+    if math.isclose(got, float((want**2).mean().sqrt()), rel_tol=1e-3):
+        raise Hint("`mae_px` is a root mean squared error: take errors_px.mean()")
+    if not math.isclose(got, mean, rel_tol=1e-3):
+        raise Hint(
+            f"`mae_px` is {got:.4g}, but the predictions are {mean:.4g} px off on average: "
+            "errors_px.mean()"
+        )
+    return f"mean absolute error {got:.3f} px over {len(prediction)} images"
 
 
 def mae(value: Any, bar: float = MAE_BAR_PX) -> CheckResult:
