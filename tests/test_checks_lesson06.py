@@ -14,6 +14,7 @@ from practicaltorch.checks import lesson06 as check
 from practicaltorch.export import TorchScriptDeprecationWarning, export_torchscript, verify
 from practicaltorch.models import MLP
 from practicaltorch.training import History
+from practicaltorch.training.checkpoints import save_checkpoint
 
 
 def stub(*args: Any) -> Any:
@@ -49,7 +50,7 @@ def test_checkpoint(
     model, optimizer, scheduler = trained
     good = tmp_path / "good.pt"
     torch.save(full_checkpoint(model, optimizer, scheduler), good)
-    assert check.checkpoint(good)
+    assert check.checkpoint(good, model=model, epochs=1)
     assert not check.checkpoint(None)
     assert not check.checkpoint(tmp_path / "never_written.pt")
     assert "torch.save" in capsys.readouterr().out
@@ -71,6 +72,41 @@ def test_checkpoint(
     assert not check.checkpoint(no_optimizer)
     assert "AdamW" in capsys.readouterr().out
 
+    atomic = tmp_path / "atomic.pt"
+    save_checkpoint(atomic, **full_checkpoint(model, optimizer, scheduler))
+    assert check.checkpoint(atomic, model=model, epochs=1)
+
+    before_training = tmp_path / "before_training.pt"
+    contents = full_checkpoint(model, optimizer, scheduler)
+    contents["model"] = MLP(**model.config).state_dict()
+    torch.save(contents, before_training)
+    assert not check.checkpoint(before_training, model=model, epochs=1)
+    assert "after training" in capsys.readouterr().out
+
+    new_optimizer = tmp_path / "new_optimizer.pt"
+    contents = full_checkpoint(model, optimizer, scheduler)
+    contents["optimizer"] = torch.optim.AdamW(model.parameters()).state_dict()
+    torch.save(contents, new_optimizer)
+    assert not check.checkpoint(new_optimizer, model=model, epochs=1)
+    assert "not of a new one" in capsys.readouterr().out
+
+    no_epoch = tmp_path / "no_epoch.pt"
+    torch.save({**full_checkpoint(model, optimizer, scheduler), "epoch": 0}, no_epoch)
+    assert not check.checkpoint(no_epoch, model=model, epochs=1)
+    assert "how many epochs are done (1)" in capsys.readouterr().out
+
+
+def loader(**options: Any) -> Any:
+    """A `load_penguin_model` that passes `options` to torch.load."""
+
+    def load_penguin_model(path: Path) -> MLP:
+        contents = torch.load(path, map_location="cpu", **options)
+        restored = MLP(**contents["config"])
+        restored.load_state_dict(contents["model"])
+        return restored.eval()
+
+    return load_penguin_model
+
 
 def test_restored(trained: tuple[MLP, Any, Any], capsys: pytest.CaptureFixture[str]) -> None:
     model, _, _ = trained
@@ -78,6 +114,10 @@ def test_restored(trained: tuple[MLP, Any, Any], capsys: pytest.CaptureFixture[s
     copy = MLP(**model.config)
     copy.load_state_dict(model.state_dict())
     assert check.restored(copy.eval(), model, inputs)
+    assert check.restored(copy.eval(), model, inputs, load=loader(weights_only=True))
+    assert check.restored(copy.eval(), model, inputs, load=loader())  # safe by default
+    assert not check.restored(copy.eval(), model, inputs, load=loader(weights_only=False))
+    assert "weights_only=True" in capsys.readouterr().out
     assert model.training, "the check must leave the original's mode alone"
     assert not check.restored(None, model, inputs)
     assert not check.restored(copy.train(), model, inputs)
@@ -148,6 +188,23 @@ def test_from_fortran(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert not check.from_fortran(numpy_only)
     assert "torch.from_numpy" in capsys.readouterr().out
+
+    def float64(buffer: bytes, n_features: int, n_samples: int) -> torch.Tensor:
+        values = np.frombuffer(buffer).reshape(n_samples, n_features)
+        return torch.from_numpy(values.copy())
+
+    assert not check.from_fortran(float64)
+    assert "dtype=np.float32" in capsys.readouterr().out
+
+    def with_torch(buffer: bytes, n_features: int, n_samples: int) -> torch.Tensor:
+        return torch.frombuffer(bytearray(buffer), dtype=torch.float32).view(n_samples, -1)
+
+    def fortran_view(buffer: bytes, n_features: int, n_samples: int) -> torch.Tensor:
+        values = np.frombuffer(buffer, np.float32).reshape(n_features, n_samples, order="F")
+        return torch.from_numpy(values.T.copy())
+
+    assert check.from_fortran(with_torch)
+    assert check.from_fortran(fortran_view)
 
 
 def test_deployment(capsys: pytest.CaptureFixture[str]) -> None:

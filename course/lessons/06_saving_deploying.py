@@ -195,7 +195,7 @@ torch.save(checkpoint, checkpoint_path)
 ### END SOLUTION
 
 # %%
-check.checkpoint(checkpoint_path)
+check.checkpoint(checkpoint_path, model=model, epochs=epochs)
 
 # %% [markdown]
 # `practicaltorch.training.save_checkpoint(path, **contents)` does the same, but writes to a
@@ -213,7 +213,9 @@ check.checkpoint(checkpoint_path)
 # machine without one.
 #
 # **Task.** Complete `load_penguin_model(path)`: load with `weights_only=True`, rebuild the
-# `MLP` from `contents["config"]`, load the weights, switch to evaluation mode and return it.
+# `MLP` from `contents["config"]`, load the weights, switch to evaluation mode and return it,
+# on the CPU (the next cells feed it CPU tensors). The check also hands your function a file
+# that only `weights_only=False` can open, to see whether it refuses.
 
 
 # %%
@@ -231,7 +233,7 @@ def load_penguin_model(path):
 restored = load_penguin_model(checkpoint_path)
 
 # %%
-check.restored(restored, model, valid_set.features)
+check.restored(restored, model, valid_set.features, load=load_penguin_model)
 
 # %% [markdown]
 # Why `eval()`? In training mode dropout keeps switching units off at random, so the same bird

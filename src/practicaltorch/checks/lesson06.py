@@ -1,14 +1,16 @@
 """Self-checks for lesson 06: saving, loading, resuming and exporting a model.
 
-Each function is called in the exercise notebook right after a task, prints one
-line (a pass or a hint about the likely mistake) and returns a
-:class:`~practicaltorch.checks.CheckResult`.
+Each check is called in the exercise notebook right after a task and prints one
+line: a pass, or a hint naming the likely mistake. The loading check hands the
+learner's function a file that only an unsafe ``torch.load`` opens, so it can
+tell whether the function would run code from a file it was given.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,27 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, call_learner, fail, not_done, passed
+from practicaltorch.checks import Hint, call, check
 
 __all__ = ["checkpoint", "deployment", "from_fortran", "restored", "resumed", "verified"]
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "config", "metadata")
 """What the lesson's checkpoint holds."""
+
+_opened: list[bool] = []
+
+
+def _opened_by_pickle() -> str:
+    """Record that a pickle was unpickled with arbitrary code allowed (stands in for malware)."""
+    _opened.append(True)
+    return "this ran because the file was loaded with weights_only=False"
+
+
+class _Trap:
+    """An object whose unpickling calls :func:`_opened_by_pickle`: harmless, but telling."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _opened_by_pickle, ()
 
 
 def _first_line(error: BaseException) -> str:
@@ -30,42 +47,66 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def checkpoint(path: Any) -> CheckResult:
-    """Check a checkpoint file: loads with ``weights_only=True`` and can resume training.
-
-    Parameters
-    ----------
-    path
-        Where the learner saved the checkpoint.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(path, "checkpoint_path")
-    if stub is not None:
-        return stub
-    if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
-        return fail(
-            f"there is no file at {path}: save the dictionary with "
-            "torch.save(checkpoint, checkpoint_path)"
-        )
+def _load(path: Path) -> Any:
     try:
-        contents = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        return fail(
+        raise Hint(
             "the file does not load with weights_only=True: it holds objects, not just tensors "
             "and plain values. Save model.state_dict() (not the model itself) and "
             f"optimizer.state_dict() ({_first_line(error)[:120]})"
-        )
+        ) from None
     except Exception as error:  # a truncated or foreign file can raise many types
-        return fail(f"torch.load could not read the file: {type(error).__name__}: {error}")
+        raise Hint(f"torch.load could not read the file: {type(error).__name__}: {error}") from None
+
+
+def _expect_states(contents: dict[str, Any], model: Any, epochs: int | None) -> None:
+    weights = contents["model"]
+    if not isinstance(weights, Mapping) or not all(isinstance(v, Tensor) for v in weights.values()):
+        raise Hint("checkpoint['model'] should be model.state_dict(): names mapped to tensors")
+    if isinstance(model, nn.Module):
+        current = model.state_dict()
+        if set(weights) != set(current) or any(
+            not torch.equal(weights[k].cpu(), current[k].cpu()) for k in current
+        ):
+            raise Hint(
+                "checkpoint['model'] is not the trained model's state_dict: save "
+                "model.state_dict() after training"
+            )
+    optimizer = contents["optimizer"]
+    if not isinstance(optimizer, Mapping) or not {"state", "param_groups"} <= set(optimizer):
+        raise Hint("checkpoint['optimizer'] should be optimizer.state_dict()")
+    if not optimizer["state"]:
+        raise Hint(
+            "checkpoint['optimizer'] has no running averages: save the state of the optimiser "
+            "that trained the model, not of a new one"
+        )
+    if not isinstance(contents["scheduler"], Mapping):
+        raise Hint("checkpoint['scheduler'] should be scheduler.state_dict()")
+    if epochs is not None and contents["epoch"] != epochs:
+        raise Hint(
+            f"checkpoint['epoch'] is {contents['epoch']!r}: store how many epochs are done "
+            f"({epochs}), so a resumed run knows where to continue"
+        )
+    if not isinstance(contents["config"], Mapping):
+        raise Hint("checkpoint['config'] should be the dict that rebuilds the model (model.config)")
+
+
+@check("checkpoint_path")
+def checkpoint(path: Any, *, model: Any = None, epochs: int | None = None) -> str:
+    """Check a checkpoint file: loads with ``weights_only=True``, holds the trained run's state."""
+    if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
+        raise Hint(
+            f"there is no file at {path}: save the dictionary with "
+            "torch.save(checkpoint, checkpoint_path)"
+        )
+    contents = _load(Path(path))
     if isinstance(contents, nn.Module | Mapping) and not isinstance(contents, dict):
-        return fail("the file holds a model, not a dictionary: save a dict of state_dicts")
+        raise Hint("the file holds a model, not a dictionary: save a dict of state_dicts")
     if not isinstance(contents, dict):
-        return fail(f"the file holds a {type(contents).__name__}; save a dictionary")
-    if all(isinstance(v, Tensor) for v in contents.values()) and contents:
-        return fail(
+        raise Hint(f"the file holds a {type(contents).__name__}; save a dictionary")
+    if contents and all(isinstance(v, Tensor) for v in contents.values()):
+        raise Hint(
             "the file holds a bare state_dict: put it under 'model' in a dictionary together "
             "with the optimiser's and scheduler's state, the epoch, config and metadata"
         )
@@ -74,85 +115,77 @@ def checkpoint(path: Any) -> CheckResult:
         why = (
             " (without the optimiser's state, resumed training restarts AdamW's running "
             "averages and behaves differently)"
-            if "optimizer" in missing
-            else ""
-        )
-        return fail(f"the checkpoint lacks {missing}{why}")
-    weights = contents["model"]
-    if not isinstance(weights, Mapping) or not all(isinstance(v, Tensor) for v in weights.values()):
-        return fail("checkpoint['model'] should be model.state_dict(): names mapped to tensors")
-    optimizer = contents["optimizer"]
-    if not isinstance(optimizer, Mapping) or not {"state", "param_groups"} <= set(optimizer):
-        return fail("checkpoint['optimizer'] should be optimizer.state_dict()")
-    if not isinstance(contents["config"], Mapping):
-        return fail(
-            "checkpoint['config'] should be the dict that rebuilds the model (model.config)"
-        )
-    return passed(
-        f"the checkpoint loads safely and holds {len(weights)} weight tensors, the optimiser's "
-        f"and scheduler's state, epoch {contents['epoch']}, config and metadata"
+        ) * ("optimizer" in missing)
+        raise Hint(f"the checkpoint lacks {missing}{why}")
+    _expect_states(contents, model, epochs)
+    return (
+        f"the checkpoint loads safely and holds {len(contents['model'])} weight tensors, the "
+        f"optimiser's and scheduler's state, epoch {contents['epoch']}, config and metadata"
     )
 
 
 def _outputs(model: nn.Module, inputs: Tensor) -> Tensor:
-    """Evaluate ``model`` on ``inputs`` on its own device, returning CPU outputs."""
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    """Evaluate ``model`` on ``inputs`` without gradients, returning CPU outputs."""
     with torch.no_grad():
-        result: Tensor = model(inputs.to(device)).cpu()
+        result: Tensor = model(inputs).cpu()
     return result
 
 
-def restored(model: Any, original: nn.Module, inputs: Tensor) -> CheckResult:
-    """Check a reloaded model: a module in eval mode giving the original's outputs.
+def _expect_safe_loading(load: Any, original: nn.Module) -> None:
+    """Raise a hint if ``load`` opens a file that only ``weights_only=False`` can read."""
+    with tempfile.TemporaryDirectory() as folder:
+        trap = Path(folder) / "from_a_stranger.pt"
+        config = dict(getattr(original, "config", {}))
+        torch.save({"model": original.state_dict(), "config": config, "extra": _Trap()}, trap)
+        _opened.clear()
+        try:
+            load(trap)
+        except Exception:  # refusing the file, in any way, is the safe behaviour
+            return
+        if _opened:
+            raise Hint(
+                "`load_penguin_model` opened a file that only weights_only=False can read: "
+                "such a file can run any code on your machine. Load with weights_only=True"
+            )
 
-    Parameters
-    ----------
-    model
-        What the learner's loading function returned.
-    original
-        The trained model that was saved.
-    inputs
-        A batch to compare outputs on.
 
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(model, "restored")
-    if stub is not None:
-        return stub
+@check("restored")
+def restored(model: Any, original: nn.Module, inputs: Tensor, *, load: Any = None) -> str:
+    """Check a reloaded model: on the CPU, in eval mode, as the original; and safe loading."""
     if isinstance(model, Mapping):
-        return fail(
+        raise Hint(
             "`restored` is a dictionary: build the model with MLP(**contents['config']) and "
             "pour the weights in with model.load_state_dict(contents['model'])"
         )
     if not isinstance(model, nn.Module):
-        return fail(f"`restored` is a {type(model).__name__}, not a torch.nn.Module")
+        raise Hint(f"`restored` is a {type(model).__name__}, not a torch.nn.Module")
     if model.training:
-        return fail(
+        raise Hint(
             "`restored` is in training mode: call .eval() before predicting, or dropout keeps "
             "switching units off and every call gives a different answer"
         )
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise Hint("`restored` is not on the CPU, where the next cells use it: map_location='cpu'")
     was_training = original.training
     original.eval()
     try:
-        want = _outputs(original, inputs)
+        want = _outputs(original, inputs.to(next(original.parameters()).device))
     finally:
         original.train(was_training)
-    got, problem = call_learner(_outputs, "restored", model, inputs)
-    if problem is not None:
-        return problem
-    if not isinstance(got, Tensor) or got.shape != want.shape:
-        shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
-        return fail(f"`restored` gives outputs of shape {shape}, expected {tuple(want.shape)}")
+    got = call(_outputs, "restored", model, inputs.cpu())
+    if got.shape != want.shape:
+        raise Hint(
+            f"`restored` gives outputs of shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+        )
     error = float((got - want).abs().max() / want.abs().max().clamp_min(1e-30))
     if error > 1e-5:
-        return fail(
+        raise Hint(
             f"`restored` differs from the trained model (max relative error {error:.2g}): did "
             "you call load_state_dict(contents['model'])? A new MLP has random weights"
         )
-    return passed(f"`restored` is in eval mode and matches the trained model ({error:.1e})")
+    if load is not None:
+        _expect_safe_loading(load, original)
+    return f"`restored` is in eval mode and matches the trained model ({error:.1e})"
 
 
 def _records(history: Any) -> list[dict[str, float]] | None:
@@ -162,161 +195,108 @@ def _records(history: Any) -> list[dict[str, float]] | None:
     return None
 
 
-def resumed(history: Any, reference: Any, *, killed_after: int) -> CheckResult:
-    """Check a resumed run continued the killed one and ended where an unbroken run did.
-
-    Parameters
-    ----------
-    history
-        The learner's ``History`` from the resumed ``fit``.
-    reference
-        The ``History`` of the same run without an interruption.
-    killed_after
-        The last epoch the killed run finished.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(history, "resumed_history")
-    if stub is not None:
-        return stub
+@check("resumed_history")
+def resumed(history: Any, reference: Any, *, killed_after: int) -> str:
+    """Check a resumed run continued the killed one and ended where an unbroken run did."""
     got, want = _records(history), _records(reference)
     if got is None or want is None:
-        return fail(f"`resumed_history` should be what fit returned, got {type(history).__name__}")
+        raise Hint(f"`resumed_history` should be what fit returned, got {type(history).__name__}")
     epochs = [int(r.get("epoch", 0)) for r in got]
     total = len(want)
     if epochs and epochs[-1] < total:
-        return fail(
+        raise Hint(
             f"the resumed run stopped at epoch {epochs[-1]}, not {total}: `epochs` is the total "
             "number of epochs, including those done before the interruption"
         )
     if epochs != list(range(1, total + 1)):
-        return fail(f"the history has epochs {epochs[:3]}...{epochs[-2:]}; expected 1 to {total}")
+        raise Hint(f"the history has epochs {epochs[:3]}...{epochs[-2:]}; expected 1 to {total}")
     early = got[killed_after - 1]["train_loss"], want[killed_after - 1]["train_loss"]
     if abs(early[0] - early[1]) > 1e-6 * max(1.0, abs(early[1])):
-        return fail(
+        raise Hint(
             "the first epochs differ from the killed run's: this looks like a new run from "
             "scratch. Pass callbacks=[Checkpoint(run_dir, resume=True)]"
         )
     last, target = got[-1]["valid_loss"], want[-1]["valid_loss"]
     if abs(last - target) > 1e-4 * max(1.0, abs(target)):
-        return fail(
+        raise Hint(
             f"the resumed run ends with validation loss {last:.5g}, the uninterrupted one with "
             f"{target:.5g}: build the model, batches, optimiser and scheduler exactly as before "
             "(make_model and make_training) and pass the same scheduler to fit"
         )
-    return passed(
+    return (
         f"resumed after epoch {killed_after} and finished like the uninterrupted run "
         f"(validation loss {last:.5g})"
     )
 
 
-def verified(result: Any, fmt: str = "torchscript") -> CheckResult:
-    """Check the outcome of :func:`practicaltorch.export.verify`.
-
-    Parameters
-    ----------
-    result
-        The learner's ``VerifyResult``.
-    fmt
-        The format that should have been exported.
-
-    Returns
-    -------
-    CheckResult
-    """
+@check("ts_check")
+def verified(result: Any, fmt: str = "torchscript") -> str:
+    """Check the outcome of :func:`practicaltorch.export.verify` for a ``fmt`` export."""
     from practicaltorch.export import ExportResult, VerifyResult
 
-    stub = not_done(result, "ts_check")
-    if stub is not None:
-        return stub
     if isinstance(result, ExportResult):
-        return fail(
+        raise Hint(
             "`ts_check` is the export's result: check it in a fresh process with "
             "verify(ts_export.out_dir)"
         )
     if not isinstance(result, VerifyResult):
-        return fail(f"`ts_check` should be what verify(...) returns, got {type(result).__name__}")
+        raise Hint(f"`ts_check` should be what verify(...) returns, got {type(result).__name__}")
     if result.format != fmt:
-        return fail(f"that is a {result.format} export; this task wants {fmt} (the default)")
+        raise Hint(f"that is a {result.format} export; this task wants {fmt} (the default)")
     if not result.passed:
-        return fail(f"the reloaded file does not reproduce the model: {result.summary()}")
-    return passed(
+        raise Hint(f"the reloaded file does not reproduce the model: {result.summary()}")
+    return (
         f"{result.model_path.name} reloaded in a fresh process reproduces the example "
         f"(max relative error {result.max_rel_error:.1e})"
     )
 
 
-def from_fortran(function: Any) -> CheckResult:
-    """Check a function that reads a Fortran ``x(n_features, n_samples)`` array's bytes.
-
-    Parameters
-    ----------
-    function
-        ``from_fortran(buffer, n_features, n_samples)`` returning a tensor of
-        shape ``(n_samples, n_features)``.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(function, "from_fortran")
-    if stub is not None:
-        return stub
+@check("from_fortran")
+def from_fortran(function: Any) -> str:
+    """Check ``from_fortran(buffer, n_features, n_samples)``: Fortran bytes to a tensor."""
     n_features, n_samples = 4, 3
     want = torch.arange(n_samples * n_features, dtype=torch.float32).reshape(n_samples, -1)
-    fortran = np.asfortranarray(want.numpy().T)  # x(n_features, n_samples), column-major
-    buffer = fortran.tobytes(order="F")
-    got, problem = call_learner(function, "from_fortran", buffer, n_features, n_samples)
-    if problem is not None:
-        return problem
+    buffer = np.asfortranarray(want.numpy().T).tobytes(order="F")  # x(n_features, n_samples)
+    try:
+        got = call(function, "from_fortran", buffer, n_features, n_samples)
+    except Hint as hint:
+        if "reshape" in str(hint) and f"size {n_features * n_samples // 2}" in str(hint):
+            raise Hint(
+                f"{hint}. np.frombuffer reads float64 unless told otherwise: dtype=np.float32"
+            ) from None
+        raise
     if isinstance(got, np.ndarray):
-        return fail("`from_fortran` returns a NumPy array: wrap it with torch.from_numpy(...)")
+        raise Hint("`from_fortran` returns a NumPy array: wrap it with torch.from_numpy(...)")
     if not isinstance(got, Tensor):
-        return fail(f"`from_fortran` should return a tensor, got {type(got).__name__}")
+        raise Hint(f"`from_fortran` should return a tensor, got {type(got).__name__}")
     if tuple(got.shape) != (n_samples, n_features):
-        return fail(
+        raise Hint(
             f"`from_fortran` gave shape {tuple(got.shape)}, expected (n_samples, n_features) = "
             f"{(n_samples, n_features)}: one row per sample"
         )
     if got.dtype != torch.float32:
-        return fail(f"`from_fortran` gave {got.dtype}: read the bytes as np.float32")
+        raise Hint(f"`from_fortran` gave {got.dtype}: read the bytes as np.float32")
     if not torch.equal(got, want):
-        return fail(
+        raise Hint(
             "`from_fortran` has the right shape but the numbers are in the wrong places. The "
             "bytes of Fortran's x(features, samples) are those of a row-major "
             "(samples, features) array: reshape(n_samples, n_features) in NumPy's default order"
         )
-    return passed("`from_fortran` puts each sample's features in its own row")
+    return "`from_fortran` puts each sample's features in its own row"
 
 
-def deployment(errors: Any, *, tolerance: float = 1e-5) -> CheckResult:
-    """Check every reloaded or exported model reproduces the original's outputs.
-
-    Parameters
-    ----------
-    errors
-        A mapping from a name (``"TorchScript"``) to its max relative error.
-    tolerance
-        The largest accepted error.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(errors, "errors")
-    if stub is not None:
-        return stub
+@check("errors")
+def deployment(errors: Any, *, tolerance: float = 1e-5) -> str:
+    """Check every reloaded or exported model reproduces the original's outputs to ``tolerance``."""
     if not isinstance(errors, Mapping) or not errors:
-        return fail("`errors` should map each format to its max relative error")
+        raise Hint("`errors` should map each format to its max relative error")
     values = {str(k): float(v) for k, v in errors.items()}
     bad = {k: v for k, v in values.items() if not v <= tolerance}
     if bad:
         listed = ", ".join(f"{k} {v:.2g}" for k, v in bad.items())
-        return fail(
+        raise Hint(
             f"outputs differ from the original by more than {tolerance:g}: {listed}. Was the "
             "model in eval mode when it was exported and compared?"
         )
     listed = ", ".join(f"{k} {v:.1e}" for k, v in values.items())
-    return passed(f"every reloaded model matches the original to {tolerance:g}: {listed}")
+    return f"every reloaded model matches the original to {tolerance:g}: {listed}"
