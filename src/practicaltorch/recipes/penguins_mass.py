@@ -1,8 +1,14 @@
-"""Reference solution: penguin body mass from other measurements, with a baseline."""
+"""Reference solution: penguin body mass from other measurements, beside least squares.
+
+The bar is relative: the network is trained with each of the seeds 0-4, and its
+mean validation MAE must be at most :data:`BASELINE_FACTOR` times the MAE of an
+ordinary least-squares fit on the same split. A fixed number of grams would say
+more about the split than about the model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -10,16 +16,33 @@ import torch
 from torch import Tensor, nn
 
 from practicaltorch.data.penguins import MASS_FEATURES, Penguins
-from practicaltorch.devices import pick_device, seed_everything
-from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.devices import seed_everything
+from practicaltorch.models.mlp import MLP
+from practicaltorch.recipes.base import Bar, Report, begin, save_run
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
+from practicaltorch.training.history import History
 from practicaltorch.training.metrics import regression_metrics
 
-__all__ = ["BAR", "NAME", "Config", "least_squares_mae", "run"]
+__all__ = [
+    "BAR",
+    "BAR_SEEDS",
+    "BASELINE_FACTOR",
+    "NAME",
+    "Config",
+    "bar_metrics",
+    "least_squares_mae",
+    "run",
+]
 
 NAME = "penguins-mass"
-BAR = Bar("mae", 230.0, False, "validation MAE", "g")
-"""Mean absolute error of at most 230 g on the 60 held-out birds."""
+BASELINE_FACTOR = 1.02
+"""The networks' mean validation MAE may exceed least squares' by at most 2%."""
+BAR_SEEDS = (0, 1, 2, 3, 4)
+"""The seeds whose networks are averaged for the bar."""
+BAR = Bar(
+    "mae_ratio", BASELINE_FACTOR, False, "mean validation MAE of seeds 0-4", "x least squares"
+)
+"""Mean validation MAE over :data:`BAR_SEEDS`, divided by the least-squares MAE: at most 1.02."""
 
 
 @dataclass
@@ -29,7 +52,8 @@ class Config:
     Attributes
     ----------
     seed
-        Seed of weights and shuffling.
+        Seed of weights and shuffling of the network that is saved. The bar is
+        judged on networks trained with each of :data:`BAR_SEEDS`, whatever this is.
     epochs
         Training epochs; ``None`` uses the default.
     device
@@ -78,6 +102,46 @@ def least_squares_mae(train_set: Penguins, valid_set: Penguins) -> float:
     return float((predicted - truth).abs().mean())
 
 
+def bar_metrics(maes: Mapping[int, float], baseline_mae: float) -> dict[str, float]:
+    """Return the figures the bar is judged on, from each seed's validation MAE.
+
+    Parameters
+    ----------
+    maes
+        Validation MAE in grams of the network trained with each seed; must
+        include every seed of :data:`BAR_SEEDS`.
+    baseline_mae
+        Least squares' validation MAE on the same split, in grams.
+
+    Returns
+    -------
+    dict
+        ``baseline_mae``, ``mean_mae`` (over :data:`BAR_SEEDS`), ``mae_ratio``
+        (their quotient, the bar's metric) and ``mae_seed<N>`` for each seed.
+
+    Raises
+    ------
+    ValueError
+        If a seed of :data:`BAR_SEEDS` is missing from ``maes``.
+
+    Examples
+    --------
+    >>> figures = bar_metrics({0: 230.0, 1: 232.0, 2: 234.0, 3: 228.0, 4: 231.0}, 233.0)
+    >>> round(figures["mean_mae"], 1), round(figures["mae_ratio"], 4)
+    (231.0, 0.9914)
+    >>> BAR.passed(figures["mae_ratio"])
+    True
+    """
+    missing = [seed for seed in BAR_SEEDS if seed not in maes]
+    if missing:
+        raise ValueError(f"the bar needs the MAE of every seed in {BAR_SEEDS}; missing {missing}")
+    mean_mae = sum(maes[seed] for seed in BAR_SEEDS) / len(BAR_SEEDS)
+    figures = {"baseline_mae": baseline_mae, "mean_mae": mean_mae}
+    figures["mae_ratio"] = mean_mae / baseline_mae
+    figures.update({f"mae_seed{seed}": float(mae) for seed, mae in sorted(maes.items())})
+    return figures
+
+
 def run(
     config: Config,
     out_dir: Path | None = None,
@@ -85,7 +149,10 @@ def run(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Report:
-    """Train the body-mass regressor; report its MAE beside the least-squares baseline.
+    """Train the body-mass network; report its MAE beside the least-squares baseline.
+
+    The network is trained with ``config.seed`` (the one saved) and with each
+    other seed of :data:`BAR_SEEDS`, for the bar.
 
     Parameters
     ----------
@@ -99,12 +166,13 @@ def run(
     Returns
     -------
     Report
-        Metrics ``mae`` and ``rmse`` in grams, and ``baseline_mae`` of least squares.
+        Metrics ``mae`` and ``rmse`` in grams of the saved network (seed
+        ``config.seed``); ``baseline_mae`` of least squares; and, over the
+        networks of seeds 0-4, ``mean_mae``, ``mae_seed<N>`` and ``mae_ratio``,
+        the bar's metric.
     """
-    seed_everything(config.seed)
-    device = pick_device(config.device)
-    default_epochs = 5 if config.quick else config.mlp.epochs
-    settings = replace(config.mlp, epochs=config.epochs or default_epochs)
+    device, epochs = begin(config, 5 if config.quick else config.mlp.epochs, out_dir)
+    settings = replace(config.mlp, epochs=epochs)
 
     kwargs = {"features": config.features, "target": "body_mass_g", "standardise_target": True}
     train_set = Penguins(train=True, **kwargs)  # type: ignore[arg-type]
@@ -113,21 +181,31 @@ def run(
     def in_grams(outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         return train_set.unscale_target(outputs), train_set.unscale_target(targets)
 
-    model, history = train_mlp(
-        train_set,
-        valid_set,
-        1,
-        nn.MSELoss(),
-        settings,
-        seed=config.seed,
-        device=device,
-        metrics=regression_metrics(),
-        metric_transform=in_grams,
-        progress=progress,
-        log=log,
-    )
+    def train(seed: int) -> tuple[MLP, History]:
+        seed_everything(seed)
+        return train_mlp(
+            train_set,
+            valid_set,
+            1,
+            nn.MSELoss(),
+            settings,
+            seed=seed,
+            device=device,
+            metrics=regression_metrics(),
+            metric_transform=in_grams,
+            progress=progress,
+            log=log,
+        )
+
+    model, history = train(config.seed)
     report = Report.from_history(NAME, BAR, history, device, config)
-    report.metrics["baseline_mae"] = least_squares_mae(train_set, valid_set)
+    maes = {config.seed: report.metrics["mae"]}
+    for seed in BAR_SEEDS:
+        if seed not in maes:
+            other = train(seed)[1].last
+            maes[seed] = other["valid_mae"]
+            report.seconds += other["seconds"]  # the time of every network trained
+    report.metrics.update(bar_metrics(maes, least_squares_mae(train_set, valid_set)))
     if out_dir is not None:
         save_run(
             report,
