@@ -134,7 +134,7 @@ print(f"{n_features} input columns: {train_set.feature_names}")
 print(f"target mean {train_set.target_mean:.1f} g, standard deviation {train_set.target_std:.1f} g")
 
 # %%
-check.dataset(train_set, length=273, n_features=n_features)
+check.dataset(train_set, valid_set, length=273, n_features=n_features)
 
 # %% [markdown]
 # Note the target's shape: `(1,)` per bird, so a batch is `(N, 1)`, the same shape as the
@@ -167,7 +167,9 @@ check.grams(first_grams, train_table["body_mass_g"].to_numpy()[:5])
 #
 # **Task.** Fit least squares on `train_set.features` and `train_set.targets`, predict the
 # validation birds, convert both predictions and targets to grams, and compute `baseline_mae`,
-# the mean absolute error in grams.
+# the mean absolute error in grams. Keep the predictions and the true masses in grams as
+# `baseline_grams` and `valid_grams`: float64 tensors of shape `(60, 1)`, which later cells
+# use.
 
 
 # %%
@@ -187,7 +189,7 @@ baseline_mae = (baseline_grams - valid_grams).abs().mean().item()
 print(f"least squares: validation MAE {baseline_mae:.1f} g")
 
 # %%
-check.baseline(baseline_mae, train_set, valid_set)
+check.baseline(baseline_mae, train_set, valid_set, baseline_grams, valid_grams)
 
 # %% [markdown]
 # ## 5. The network
@@ -226,7 +228,9 @@ check.model(model, n_features)
 #
 # **Task.** Train for `epochs` epochs with `loss_fn = nn.MSELoss()`, AdamW (`lr=3e-3`,
 # `weight_decay=1.0`), a one-cycle schedule peaking at `3e-3`, and shuffled training batches of
-# 32 (`seed=0`); keep the result as `history`.
+# 32 (`seed=0`); keep the result as `history`. A common mistake here is passing the batches in
+# the wrong order: `fit` then trains on the 60 validation birds and scores the network on
+# birds it has seen. No check can tell, so compare your call with `fit`'s signature.
 
 # %%
 epochs = 150
@@ -290,7 +294,8 @@ plt.show()
 # least the MAE.
 #
 # **Task.** Predict the validation birds (evaluation mode, no gradients), convert to grams as
-# `predicted_grams`, and compute `mlp_mae` and `mlp_rmse` in grams against `valid_grams`.
+# `predicted_grams` (a CPU tensor of shape `(60, 1)`, for the plot below), and compute the
+# Python floats `mlp_mae` and `mlp_rmse` in grams against `valid_grams`.
 
 # %%
 ### BEGIN SOLUTION
@@ -307,7 +312,7 @@ print(f"{'network':>14}  {mlp_mae:6.1f}g  {mlp_rmse:6.1f}g")
 print(f"{'least squares':>14}  {baseline_mae:6.1f}g  {baseline_rmse:6.1f}g")
 
 # %%
-check.mae(mlp_mae, baseline_mae)
+check.mae(mlp_mae, baseline_mae, predicted_grams, valid_grams)
 
 # %%
 fig, ax = plt.subplots(figsize=(4.5, 4.5))

@@ -174,11 +174,11 @@ def square_gradient(w: Any) -> str:
     return "`w.grad` is right"
 
 
-def _mse_value(function: Any, m: Any, c: Any, label: str) -> float:
+def _mse_value(function: Any, m: Any, c: Any) -> float:
     """Call the learner's loss at the probe; return it as a number, or raise a hint."""
     x, y = _data()
     try:
-        return as_number(call(function, label, m, c, x, y))
+        return as_number(call(function, "mse_loss", m, c, x, y))
     except (TypeError, ValueError, RuntimeError):
         raise Hint("`mse_loss` should return one number (a 0-d tensor)") from None
 
@@ -189,7 +189,7 @@ def mse_loss(function: Any) -> str:
     x, y = _data()
     m, c = _PROBE
     label = f"mse_loss({m}, {c}, x, y)"
-    got = _mse_value(function, m, c, label)
+    got = _mse_value(function, m, c)
     residual = y - (m * x + c)
     expected = float((residual**2).mean())
     if math.isclose(got, expected * len(x), rel_tol=1e-4):
@@ -204,7 +204,7 @@ def mse_loss(function: Any) -> str:
         got, expected, name=label, hint="Expected the mean over points of (y - (m * x + c)) ** 2"
     )
     m_tensor, c_tensor = (torch.tensor(v, requires_grad=True) for v in _PROBE)
-    value = call(function, label, m_tensor, c_tensor, x, y)
+    value = call(function, "mse_loss", m_tensor, c_tensor, x, y)
     if not (isinstance(value, Tensor) and value.requires_grad):
         raise Hint(
             "`mse_loss` returns a plain number, so autograd cannot differentiate it (Task 6 "

@@ -391,5 +391,5 @@ def class_indices(value: Any, targets: Tensor) -> str:
     if torch.equal(value.cpu(), 1 - want):
         raise Hint("`class_targets` has the classes flipped: keep class 1 as 1")
     if not torch.equal(value.cpu(), want):
-        raise Hint("`class_targets` are not the targets of the first 800 moons, in order")
+        raise Hint(f"`class_targets` are not the {n} targets as class indices, in order")
     return f"`class_targets` holds {n} class indices of dtype torch.int64"

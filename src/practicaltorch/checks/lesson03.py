@@ -12,20 +12,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from practicaltorch.checks import (
     CheckResult,
-    call_learner,
-    call_model,
-    check_close,
+    Hint,
+    call,
+    check,
     check_decreasing,
     check_metric,
-    fail,
-    not_done,
-    passed,
+    expect_close,
+    model_output,
+    number,
 )
-from practicaltorch.data.penguins import COLUMNS
+from practicaltorch.data.penguins import COLUMNS, MASS_FEATURES
 
 __all__ = [
     "BASELINE_FACTOR",
@@ -45,229 +45,263 @@ BASELINE_FACTOR = 1.01
 """The network's MAE may be at most this multiple of the least-squares MAE."""
 DESIGN_BAR_G = 230.0
 """The course design's MAE target in grams: reported beside the result, not enforced."""
+N_TRAIN, N_VALID = 273, 60
+
+_WHY = {
+    "species": "the species, which a field worker sees at a glance and which sets the size",
+    "sex": "the sex: males outweigh females of the same size",
+}
 
 
-def features(chosen: Any) -> CheckResult:
-    """Check the inputs for the body-mass model: real columns, no mass, no island or year.
-
-    Parameters
-    ----------
-    chosen
-        The learner's list of column names.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(chosen, "features")
-    if stub is not None:
-        return stub
+@check("features")
+def features(chosen: Any) -> str:
+    """Check the inputs: species, sex and the three bill and flipper measurements."""
     if isinstance(chosen, str) or not isinstance(chosen, Sequence):
-        return fail(f"`features` should be a list of column names, not a {type(chosen).__name__}")
+        raise Hint(f"`features` should be a list of column names, not a {type(chosen).__name__}")
     if len(chosen) == 0:
-        return fail("`features` is empty: choose at least one column")
+        raise Hint("`features` is empty: choose at least one column")
     unknown = [name for name in chosen if name not in COLUMNS]
     if unknown:
-        return fail(f"`features` names {unknown[0]!r}, which is not a column; see table.columns")
+        raise Hint(f"`features` names {unknown[0]!r}, which is not a column; see table.columns")
     if TARGET in chosen:
-        return fail(
+        raise Hint(
             f"`features` contains {TARGET!r}, the value to predict: the network would copy it. "
             "Remove it"
         )
     for name in ("island", "year"):
         if name in chosen:
-            return fail(
+            raise Hint(
                 f"`features` contains {name!r}, a fact about how the data were collected, not "
                 "about the bird: leave it out, as in lesson 02"
             )
     if len(set(chosen)) != len(chosen):
-        return fail("`features` names a column twice")
-    return passed(f"{len(chosen)} input columns, mass left as the target: {list(chosen)}")
+        raise Hint("`features` names a column twice")
+    missing = [name for name in MASS_FEATURES if name not in chosen]
+    if missing:
+        why = _WHY.get(missing[0], "a measurement of the bird's size")
+        raise Hint(f"`features` leaves out {missing[0]!r}, {why}: include it")
+    return f"{len(chosen)} input columns, mass left as the target: {list(chosen)}"
 
 
-def dataset(data: Any, *, length: int, n_features: int, name: str = "train_set") -> CheckResult:
+def _expect_valid_split(valid: Any, train: Any, n_features: int) -> None:
+    """Raise a hint unless ``valid`` is the validation split, scaled like ``train``."""
+    size = call(len, "len(valid_set)", valid)
+    if size != N_VALID:
+        raise Hint(
+            f"`valid_set` holds {size} birds, expected the {N_VALID} validation birds: pass "
+            "train=False"
+        )
+    x, _ = call(valid.__getitem__, "valid_set[0]", 0)
+    if tuple(x.shape) != (n_features,):
+        raise Hint(
+            f"`valid_set` items have {x.shape[0]} inputs, `train_set` {n_features}: give both "
+            "the same features"
+        )
+    if getattr(valid, "target_std", None) != getattr(train, "target_std", None):
+        raise Hint(
+            "`valid_set` scales its target differently from `train_set`: give both "
+            "standardise_target=True (the validation split uses the training statistics)"
+        )
+
+
+@check("{name}")
+def dataset(
+    data: Any, valid: Any = None, *, length: int, n_features: int, name: str = "train_set"
+) -> str:
     """Check a body-mass dataset: item shapes and dtypes, and a standardised target.
 
-    Parameters
-    ----------
-    data
-        The learner's dataset (a :class:`~practicaltorch.data.penguins.Penguins`).
-    length
-        The number of birds it should hold.
-    n_features
-        The number of encoded input columns.
-    name
-        What it is called in the exercise.
-
-    Returns
-    -------
-    CheckResult
+    With ``valid`` the validation split must hold the validation birds, scaled the same way.
     """
-    stub = not_done(data, name)
-    if stub is not None:
-        return stub
-    size, problem = call_learner(len, f"len({name})", data)
-    if problem is not None:
-        return problem
+    size = call(len, f"len({name})", data)
     if size != length:
-        return fail(f"len({name}) is {size}, expected {length}: check train=True/False")
-    item, problem = call_learner(data.__getitem__, f"{name}[0]", 0)
-    if problem is not None:
-        return problem
+        raise Hint(f"len({name}) is {size}, expected {length}: check train=True/False")
+    item = call(data.__getitem__, f"{name}[0]", 0)
     if not isinstance(item, tuple) or len(item) != 2:
-        return fail(f"`{name}[0]` should be a pair (features, target)")
+        raise Hint(f"`{name}[0]` should be a pair (features, target)")
     x, y = item
     if not isinstance(x, Tensor) or tuple(x.shape) != (n_features,) or x.dtype != torch.float32:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        return fail(f"`{name}[0]` features are {shape}; expected ({n_features},) float32")
+        raise Hint(f"`{name}[0]` features are {shape}; expected ({n_features},) float32")
     if not isinstance(y, Tensor) or not y.is_floating_point():
         kind = y.dtype if isinstance(y, Tensor) else type(y).__name__
-        return fail(
+        raise Hint(
             f"`{name}[0]` target is {kind}; a regression target is a float tensor. "
             f"Use target={TARGET!r}"
         )
     if tuple(y.shape) != (1,):
-        return fail(
+        raise Hint(
             f"`{name}[0]` target has shape {tuple(y.shape)}, expected (1,). The model outputs "
             "(N, 1); MSELoss against (N,) targets would silently broadcast to (N, N)"
         )
     targets = torch.stack([data[i][1] for i in range(size)]).double()
     mean, std = float(targets.mean()), float(targets.std(correction=0))
     if abs(mean) > 0.1 or abs(std - 1) > 0.1:
-        return fail(
+        raise Hint(
             f"`{name}` targets have mean {mean:.4g} and standard deviation {std:.4g}; expected "
             "about 0 and 1: pass standardise_target=True"
         )
-    return passed(
-        f"`{name}` holds {size} birds: ({n_features},) inputs, a standardised (1,) target"
-    )
+    if valid is not None:
+        _expect_valid_split(valid, data, n_features)
+    return f"`{name}` holds {size} birds: ({n_features},) inputs, a standardised (1,) target"
 
 
-def grams(values: Any, expected: Any, *, name: str = "first_grams") -> CheckResult:
-    """Check standardised targets were converted back to grams.
-
-    Parameters
-    ----------
-    values
-        The learner's masses in grams.
-    expected
-        The true masses in grams, from the table.
-    name
-        What the values are called in the exercise.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(values, name)
-    if stub is not None:
-        return stub
+@check("{name}")
+def grams(values: Any, expected: Any, *, name: str = "first_grams") -> str:
+    """Check standardised targets were converted back to grams (a tensor, array or list)."""
     want = torch.tensor(np.array(expected, dtype=np.float64)).reshape(-1)
     try:
         got = torch.as_tensor(values, dtype=torch.float64).detach().reshape(-1)
     except (TypeError, ValueError, RuntimeError):
-        return fail(f"`{name}` should be a tensor of masses, got {type(values).__name__}")
+        raise Hint(f"`{name}` should be a tensor of masses, got {type(values).__name__}") from None
     if len(got) == len(want) and got.abs().max() < 10:
-        return fail(
+        raise Hint(
             f"`{name}` still looks standardised (values near 0): multiply by target_std and "
             "add target_mean, or use train_set.unscale_target(...)"
         )
-    return check_close(
+    expect_close(
         got,
         want,
         tol=1e-3,
         name=name,
         hint="Undo (g - mean) / std in the right order: g = scaled * std + mean",
     )
+    return f"`{name}` is right"
 
 
-def _least_squares_mae(train_set: Any, valid_set: Any) -> float:
-    """Return the least-squares validation MAE in grams (with an intercept)."""
+def _design(x: Tensor) -> Tensor:
+    return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
 
-    def design(x: Tensor) -> Tensor:
-        return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
 
-    weights = torch.linalg.lstsq(design(train_set.features), train_set.targets.double()).solution
-    predicted = train_set.unscale_target(design(valid_set.features) @ weights)
-    truth = valid_set.unscale_target(valid_set.targets.double())
+def _fitted_mae(fit_on: Any, score_on: Any, scale: Any) -> float:
+    """Return the MAE in grams of least squares fitted on ``fit_on``, scored on ``score_on``."""
+    weights = torch.linalg.lstsq(_design(fit_on.features), fit_on.targets.double()).solution
+    predicted = scale.unscale_target(_design(score_on.features) @ weights)
+    truth = scale.unscale_target(score_on.targets.double())
     return float((predicted - truth).abs().mean())
 
 
-def baseline(value: Any, train_set: Any, valid_set: Any) -> CheckResult:
+def _least_squares(train_set: Any, valid_set: Any) -> tuple[Tensor, Tensor]:
+    """Return the least-squares predictions and the truth for the validation birds, in grams."""
+    weights = torch.linalg.lstsq(_design(train_set.features), train_set.targets.double()).solution
+    predicted = train_set.unscale_target(_design(valid_set.features) @ weights)
+    return predicted, valid_set.unscale_target(valid_set.targets.double())
+
+
+def _wrong_baselines(train_set: Any, valid_set: Any) -> list[tuple[float, str]]:
+    """Return the figures mistaken baselines give, each with the hint naming the mistake."""
+    predicted, truth = _least_squares(train_set, valid_set)
+    mean_mass = train_set.unscale_target(torch.zeros(1, dtype=torch.float64))
+    return [
+        (
+            _fitted_mae(valid_set, valid_set, train_set),
+            "the fit used the validation birds: fit on train_set, only predict valid_set",
+        ),
+        (
+            _fitted_mae(train_set, train_set, train_set),
+            "that is the error on the training birds: predict the validation birds",
+        ),
+        (
+            float((predicted - truth).pow(2).mean().sqrt()),
+            "that is the root-mean-square error: take the mean of the absolute errors",
+        ),
+        (
+            float((truth - mean_mass).abs().mean()),
+            "that is the error of predicting the mean mass for every bird: fit least squares",
+        ),
+    ]
+
+
+def _expect_plottable(values: Any, label: str, shape: Sequence[int]) -> None:
+    """Raise a hint unless ``values`` is a CPU tensor of ``shape`` without gradients."""
+    if not isinstance(values, Tensor):
+        raise Hint(f"`{label}` is a {type(values).__name__}: keep it as a tensor")
+    if tuple(values.shape) != tuple(shape):
+        raise Hint(
+            f"`{label}` has shape {tuple(values.shape)}, expected {tuple(shape)}: "
+            "subtracting tensors of shapes (N, 1) and (N,) broadcasts to (N, N)"
+        )
+    if values.requires_grad:
+        raise Hint(
+            f"`{label}` tracks gradients, so the plots below cannot read it: predict inside "
+            "`with torch.no_grad():`"
+        )
+    if values.device.type != "cpu":
+        raise Hint(f"`{label}` is on {values.device}: the plots below need it on the CPU, .cpu()")
+
+
+def _expect_grams(values: Any, label: str, want: Tensor) -> None:
+    """Raise a hint unless ``values`` are the masses ``want``, a CPU tensor of the same shape."""
+    _expect_plottable(values, label, want.shape)
+    if not torch.allclose(values.double(), want.double(), rtol=1e-3, atol=0.5):
+        raise Hint(f"`{label}` are not the masses in grams of the validation birds")
+
+
+@check("baseline_mae")
+def baseline(
+    value: Any,
+    train_set: Any,
+    valid_set: Any,
+    predictions: Any = None,
+    truth: Any = None,
+) -> str:
     """Check the least-squares baseline's validation MAE, in grams.
 
-    Parameters
-    ----------
-    value
-        The learner's ``baseline_mae``.
-    train_set, valid_set
-        The body-mass datasets the baseline was fitted and scored on.
-
-    Returns
-    -------
-    CheckResult
+    With ``predictions`` and ``truth`` (``baseline_grams`` and ``valid_grams``) both must
+    be the validation birds' masses in grams, of shape ``(60, 1)``.
     """
-    stub = not_done(value, "baseline_mae")
-    if stub is not None:
-        return stub
-    try:
-        number = float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return fail(f"`baseline_mae` should be one number, got {type(value).__name__}")
-    want = _least_squares_mae(train_set, valid_set)
-    if number < 10:
-        return fail(
-            f"`baseline_mae` is {number:.4g}: that is in standardised units. Convert the "
+    got = number(value, "baseline_mae")
+    want_predictions, want_truth = _least_squares(train_set, valid_set)
+    want = float((want_predictions - want_truth).abs().mean())
+    if got < 10:
+        raise Hint(
+            f"`baseline_mae` is {got:.4g}: that is in standardised units. Convert the "
             "predictions and the targets to grams before taking the mean absolute error"
         )
-    if abs(number - want) > 0.01 * want:
-        return fail(
-            f"`baseline_mae` is {number:.4g} g, expected {want:.4g} g: fit on the training birds "
+    if abs(got - want) > 0.01 * want:
+        for wrong, hint in _wrong_baselines(train_set, valid_set):
+            if abs(got - wrong) < 1e-3 * wrong:
+                raise Hint(f"`baseline_mae` is {got:.4g} g, expected {want:.4g} g: {hint}")
+        raise Hint(
+            f"`baseline_mae` is {got:.4g} g, expected {want:.4g} g: fit on the training birds "
             "with a column of ones appended (the intercept), predict the validation birds"
         )
-    return passed(f"least squares: validation MAE {number:.1f} g")
+    if truth is not None:
+        _expect_grams(truth, "valid_grams", want_truth)
+    if predictions is not None:
+        _expect_grams(predictions, "baseline_grams", want_predictions)
+    return f"least squares: validation MAE {got:.1f} g"
 
 
-def model(net: Any, n_features: int, *, name: str = "model") -> CheckResult:
-    """Check that a regressor maps ``(N, n_features)`` to ``(N, 1)``.
-
-    Parameters
-    ----------
-    net
-        The learner's ``nn.Module``.
-    n_features
-        The number of input columns.
-    name
-        What it is called in the exercise.
-
-    Returns
-    -------
-    CheckResult
-    """
-    stub = not_done(net, name)
-    if stub is not None:
-        return stub
-    if not isinstance(net, nn.Module):
-        return fail(f"`{name}` is a {type(net).__name__}, not a torch.nn.Module")
-    example = torch.randn(8, n_features, generator=torch.Generator().manual_seed(0))
-    output, problem = call_model(net, name, example)
-    if problem is not None:
-        if "mat1 and mat2" in problem.message:
-            return fail(f"the first layer's in_features must be {n_features}, one per input")
-        return problem
-    if not isinstance(output, Tensor):
-        return fail(f"`{name}(inputs)` returned a {type(output).__name__}, not a tensor")
-    if tuple(output.shape) == (8,):
-        return fail(
+@check("{name}")
+def model(net: Any, n_features: int, *, name: str = "model") -> str:
+    """Check that a regressor maps ``(N, n_features)`` to ``(N, 1)``, any real number."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = 2 * torch.randn(2, 8, n_features, generator=generator)
+    output = model_output(
+        net, name, torch.cat([a, b, a + b, torch.zeros_like(a)]), n_features=n_features
+    )
+    if tuple(output.shape) == (32,):
+        raise Hint(
             f"`{name}` returns shape (8,): keep the (N, 1) shape so it matches the (N, 1) targets"
         )
-    if tuple(output.shape) != (8, 1):
-        return fail(
-            f"`{name}` maps 8 birds to shape {tuple(output.shape)}; expected (8, 1): one output, "
-            "the (scaled) mass (out_features=1)"
+    if tuple(output.shape) != (32, 1):
+        raise Hint(
+            f"`{name}` maps 8 birds to shape {tuple(output[:8].shape)}; expected (8, 1): one "
+            "output, the (scaled) mass (out_features=1)"
+        )
+    if (output >= 0).all():
+        raise Hint(
+            f"`{name}` never outputs a negative number, but half the standardised masses are "
+            "negative: leave the activation off the last layer"
+        )
+    f_a, f_b, f_ab, f_0 = output.chunk(4)
+    if torch.allclose(f_a + f_b, f_ab + f_0, atol=1e-4):
+        raise Hint(
+            f"`{name}` is a linear function of its inputs, least squares again: use an MLP "
+            "with a hidden layer and its activation"
         )
     parameters = sum(p.numel() for p in net.parameters())
-    return passed(f"`{name}` maps (N, {n_features}) to (N, 1); {parameters} parameters")
+    return f"`{name}` maps (N, {n_features}) to (N, 1); {parameters} parameters"
 
 
 def losses(values: Any, *, name: str = "training loss") -> CheckResult:
@@ -275,72 +309,79 @@ def losses(values: Any, *, name: str = "training loss") -> CheckResult:
     return check_decreasing(values, name=name, min_drop=0.5)
 
 
-def mae(value: Any, baseline_mae: float, *, name: str = "network validation MAE") -> CheckResult:
+@check("mlp_mae")
+def mae(
+    value: Any,
+    baseline_mae: float,
+    predicted: Any = None,
+    truth: Any = None,
+    *,
+    name: str = "network validation MAE",
+) -> CheckResult:
     """Check the network is no worse than ``BASELINE_FACTOR`` times least squares.
 
-    Parameters
-    ----------
-    value
-        The network's validation MAE in grams.
-    baseline_mae
-        The least-squares MAE in grams.
-    name
-        What the metric is called.
-
-    Returns
-    -------
-    CheckResult
+    With ``predicted`` and ``truth`` (``predicted_grams`` and ``valid_grams``) the value
+    must be their mean absolute error, from CPU tensors of the same shape.
     """
-    stub = not_done(value, name)
-    if stub is not None:
-        return stub
-    if float(value) < 10:
-        return fail(f"{name} is {float(value):.4g}: convert to grams before the error")
+    got = number(value, name)
+    if got < 10:
+        raise Hint(f"{name} is {got:.4g}: convert to grams before the error")
+    if predicted is not None and truth is not None:
+        _expect_mean_error(got, predicted, truth)
     return check_metric(
-        value, BASELINE_FACTOR * float(baseline_mae), name=name, higher_is_better=False, unit="g"
+        got, BASELINE_FACTOR * float(baseline_mae), name=name, higher_is_better=False, unit="g"
     )
 
 
-def positive(predict: Any, inputs: Tensor, *, name: str = "predict_grams") -> CheckResult:
-    """Check a prediction function gives positive masses in grams, even for odd inputs.
+def _expect_mean_error(got: float, predicted: Any, truth: Any) -> None:
+    """Raise a hint unless ``got`` is the MAE of ``predicted`` against ``truth``."""
+    if not isinstance(truth, Tensor):
+        raise Hint(f"`valid_grams` is a {type(truth).__name__}: keep it as a tensor")
+    _expect_plottable(predicted, "predicted_grams", truth.shape)
+    errors = predicted.double() - truth.double().cpu()
+    mean_error, root_mean_square = float(errors.abs().mean()), float(errors.pow(2).mean().sqrt())
+    if abs(got - mean_error) <= 1e-3 * got:
+        return
+    if abs(got - root_mean_square) <= 1e-3 * got:
+        raise Hint("`mlp_mae` is the root-mean-square error: take the mean absolute error")
+    raise Hint(
+        f"`mlp_mae` is {got:.4g}, but the mean absolute error of predicted_grams against "
+        f"valid_grams is {mean_error:.4g}"
+    )
 
-    Parameters
-    ----------
-    predict
-        The learner's function from scaled inputs ``(N, F)`` to masses in grams.
-    inputs
-        Real scaled inputs, for example ``valid_set.features``.
-    name
-        What the function is called in the exercise.
 
-    Returns
-    -------
-    CheckResult
+@check("{name}")
+def positive(predict: Any, inputs: Tensor, *, name: str = "predict_grams") -> str:
+    """Check a prediction function gives positive masses in grams, shape ``(N, 1)``.
+
+    Odd inputs must give positive masses too, and the result must not track gradients.
     """
-    stub = not_done(predict, name)
-    if stub is not None:
-        return stub
     extreme = torch.cat([inputs, inputs * 20, inputs * -20, torch.full_like(inputs, -50.0)])
-    output, problem = call_learner(predict, name, extreme)
-    if problem is not None:
-        return problem
+    output = call(predict, name, extreme)
     if not isinstance(output, Tensor):
-        return fail(f"`{name}` returned a {type(output).__name__}, not a tensor")
+        raise Hint(f"`{name}` returned a {type(output).__name__}, not a tensor")
     if output.numel() != len(extreme):
-        return fail(f"`{name}` gave {output.numel()} values for {len(extreme)} birds")
-    values = output.detach().reshape(-1).double()
+        raise Hint(f"`{name}` gave {output.numel()} values for {len(extreme)} birds")
+    if tuple(output.shape) != (len(extreme), 1):
+        raise Hint(f"`{name}` returns shape {tuple(output.shape)}: return (N, 1), like the model")
+    if output.requires_grad:
+        raise Hint(
+            f"`{name}` returns a tensor that tracks gradients: predict inside "
+            "`with torch.no_grad():` (faster, and the result can be plotted)"
+        )
+    values = output.detach().reshape(-1).double().cpu()
     typical = float(values[: len(inputs)].median())
     if typical < 100:
-        return fail(
+        raise Hint(
             f"`{name}` gives typical values of {typical:.3g}: still scaled log-mass? Undo the "
             "scaling, then torch.exp(...) to get grams"
         )
     if typical > 20000:
-        return fail(f"`{name}` gives typical values of {typical:.3g} g: undo the scaling first")
+        raise Hint(f"`{name}` gives typical values of {typical:.3g} g: undo the scaling first")
     if not bool((values > 0).all()):
-        return fail(
+        raise Hint(
             f"`{name}` gives {int((values <= 0).sum())} non-positive masses for extreme inputs: "
             "a raw network output can be any number; predict log-mass and exponentiate, or "
             "apply softplus"
         )
-    return passed(f"`{name}` gives masses in grams (typically {typical:.0f} g), always positive")
+    return f"`{name}` gives masses in grams (typically {typical:.0f} g), always positive"
