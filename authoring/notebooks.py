@@ -16,6 +16,7 @@ pair up and must not nest; anything else is an error naming the file and line.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ __all__ = [
     "NotebookPair",
     "build",
     "check",
+    "check_markers",
     "course_folder",
     "find_course",
     "lesson_notebooks",
@@ -53,7 +55,75 @@ TABLE_END = "<!-- lessons:end -->"
 
 
 class MarkerError(ValueError):
-    """Solution markers are unmatched, nested, or left in a generated exercise."""
+    """Solution markers are unmatched, nested, misspelt, or left in a generated exercise."""
+
+
+_NEAR_MARKER = re.compile(r"^\s*(?:#\s+)?#{2,}\s*(BEGIN|END)\b", re.IGNORECASE)
+_CELL_START = re.compile(r"^# %%")
+
+
+def _looks_like_marker(line: str) -> bool:
+    """Return whether ``line`` resembles a solution marker without being one exactly."""
+    if _MARKER.match(line):
+        return False
+    match = _NEAR_MARKER.match(line)
+    if match is None:
+        text = line.strip().lstrip("#").strip().upper()
+        return any(difflib.SequenceMatcher(None, text, m[4:]).ratio() > 0.85 for m in (BEGIN, END))
+    rest = line[match.end() :].strip().upper()
+    return rest == "" or difflib.SequenceMatcher(None, rest[:9], "SOLUTION").ratio() > 0.6
+
+
+def check_markers(source: Path) -> int:
+    """Check the solution markers of a lesson source, line by line, and count its regions.
+
+    Parameters
+    ----------
+    source
+        A percent-format ``.py`` lesson.
+
+    Returns
+    -------
+    int
+        How many solution regions it holds.
+
+    Raises
+    ------
+    MarkerError
+        If a marker is unmatched, nested, misspelt (``### BEGIN SOLUTON``), or a
+        region runs into the next cell; the message names the file and its line.
+    """
+    opened: int | None = None
+    regions = 0
+    for number, line in enumerate(source.read_text().splitlines(), start=1):
+        where = f"{source}, line {number}"
+        match = _MARKER.match(line)
+        if _CELL_START.match(line) and opened is not None:
+            raise MarkerError(
+                f"{source}, line {opened}: {BEGIN} is not closed with {END} before the next "
+                f"cell starts at line {number}"
+            )
+        if match is None:
+            if _looks_like_marker(line):
+                raise MarkerError(
+                    f"{where}: {line.strip()!r} looks like a solution marker but is not "
+                    f"exactly {BEGIN!r} or {END!r}; fix its spelling"
+                )
+            continue
+        if match.group(2) == BEGIN:
+            if opened is not None:
+                raise MarkerError(
+                    f"{where}: {BEGIN} inside another solution region (opened at line "
+                    f"{opened}); regions must not nest"
+                )
+            opened = number
+        elif opened is None:
+            raise MarkerError(f"{where}: {END} without a {BEGIN} before it")
+        else:
+            opened, regions = None, regions + 1
+    if opened is not None:
+        raise MarkerError(f"{source}, line {opened}: {BEGIN} is never closed with {END}")
+    return regions
 
 
 @dataclass
@@ -177,8 +247,9 @@ def lesson_notebooks(source: Path) -> NotebookPair:
     Raises
     ------
     MarkerError
-        If markers are unmatched or nested (the message names file and cell).
+        If a marker is unmatched, nested or misspelt (the message names the file and line).
     """
+    check_markers(source)
     notebook = jupytext.read(source, fmt="py:percent")
     exercise = nbformat.from_dict(nbformat.v4.new_notebook())
     solution = nbformat.from_dict(nbformat.v4.new_notebook())
@@ -331,9 +402,20 @@ def build(course: Path, only: str | None = None) -> list[Path]:
     -------
     list of Path
         The notebooks written (only those whose content changed).
+
+    Raises
+    ------
+    FileNotFoundError
+        If no lesson matches.
+    MarkerError
+        If a lesson's markers are wrong; nothing of that lesson is written.
     """
     written: list[Path] = []
-    for source in _sources(course, only):
+    sources = _sources(course, only)
+    if not sources:
+        which = f"starting with {only!r} " if only else ""
+        raise FileNotFoundError(f"no lessons {which}in {course / 'lessons'}")
+    for source in sources:
         pair = lesson_notebooks(source)
         for path, notebook in zip(_targets(course, source), (pair.exercise, pair.solution)):
             text = _text(notebook)
@@ -366,15 +448,17 @@ def check(course: Path) -> list[str]:
     """
     problems: list[str] = []
     sources = _sources(course)
+    if not sources:
+        problems.append(f"no lessons (NN_name.py) in {course / 'lessons'}")
     expected: set[Path] = set()
     for source in sources:
+        expected.update(_targets(course, source))
         try:
             pair = lesson_notebooks(source)
         except MarkerError as error:
             problems.append(str(error))
             continue
         for path, notebook in zip(_targets(course, source), (pair.exercise, pair.solution)):
-            expected.add(path)
             if not path.exists():
                 problems.append(f"{path} is missing: run `python -m authoring notebooks build`")
             elif path.read_text() != _text(notebook):

@@ -85,18 +85,70 @@ def test_check_finds_solution_text_in_an_exercise(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
-        ("# %%\n### BEGIN SOLUTION\nx = 1\n", "never closed"),
-        ("# %%\nx = 1\n### END SOLUTION\n", "without a ### BEGIN"),
-        ("# %%\n### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "must not nest"),
+        ("# %%\nx = 0\n### BEGIN SOLUTION\nx = 1\n", 3, "never closed"),
+        ("# %%\nx = 1\n### END SOLUTION\n", 3, "without a ### BEGIN"),
+        ("# %%\n### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", 3, "must not nest"),
+        ("# %%\n### BEGIN SOLUTION\nx = 1\n# %%\n### END SOLUTION\n", 2, "before the next cell"),
+        ("# %%\n### BEGIN SOLUTON\nx = 1\n### END SOLUTION\n", 2, "looks like a solution marker"),
+        ("# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTIN\n", 4, "looks like a solution marker"),
+        ("# %% [markdown]\n# ## BEGIN SOLUTION\n# An answer.\n", 2, "looks like a solution marker"),
+        ("# %%\n# BEGIN SOLUTION\nx = 1\n", 2, "looks like a solution marker"),
     ],
 )
-def test_marker_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
-    course = make_course(tmp_path, text)
-    with pytest.raises(notebooks.MarkerError, match=rf"00_tiny.py, cell 1, line \d+: .*{message}"):
+def test_marker_errors_name_the_lesson_file_and_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    course = make_course(tmp_path, LESSON + "\n" + text)
+    line += LESSON.count("\n") + 1
+    with pytest.raises(notebooks.MarkerError, match=rf"00_tiny\.py, line {line}: .*{message}"):
         notebooks.build(course)
-    assert any(message in p for p in notebooks.check(course))
+    problems = notebooks.check(course)
+    assert len(problems) == 1 and message in problems[0], "and no false 'no lesson' problems"
+
+
+def test_check_of_a_lesson_with_bad_markers_reports_no_orphans(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    notebooks.build(course)
+    lesson = course / "lessons" / "00_tiny.py"
+    lesson.write_text(lesson.read_text().replace("### END SOLUTION", "### END SOLUTON", 1))
+    problems = notebooks.check(course)
+    assert len(problems) == 1 and "looks like a solution marker" in problems[0]
+
+
+def test_a_misspelt_marker_never_leaks_the_answer(tmp_path: Path) -> None:
+    course = make_course(tmp_path, LESSON.replace("### BEGIN SOLUTION", "### BEGIN SOLUTON", 1))
+    with pytest.raises(notebooks.MarkerError):
+        notebooks.build(course)
+    assert not (course / "exercises").exists(), "nothing is written"
+
+
+def test_cli_errors_for_a_missing_or_empty_course(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["notebooks", "build", "--check", "--course", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["notebooks", "build", "--course", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["notebooks", "build", "--check", "--course", str(tmp_path)]) == 2
+    assert "no lessons/ folder" in capsys.readouterr().err
+    (tmp_path / "lessons").mkdir()
+    assert main(["notebooks", "build", "--check", "--course", str(tmp_path)]) == 1
+    assert "no lessons (NN_name.py)" in capsys.readouterr().err
+    course = make_course(tmp_path / "c")
+    assert main(["notebooks", "build", "--only", "07", "--course", str(course)]) == 2
+    assert "no lessons starting with '07'" in capsys.readouterr().err
+
+
+def test_cli_marker_error_is_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    course = make_course(tmp_path, LESSON.replace("### END SOLUTION", "### END SOLUTON", 1))
+    assert main(["notebooks", "build", "--course", str(course)]) == 2
+    err = capsys.readouterr().err
+    assert "00_tiny.py, line" in err and "Traceback" not in err
 
 
 def test_cli_build_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
