@@ -1,4 +1,4 @@
-"""Compile the native test programs against the LibTorch inside the installed torch wheel.
+"""Compile the C++ test program against the LibTorch inside the installed torch wheel.
 
 The pip wheel of torch ships LibTorch's headers and shared libraries, so no
 separate LibTorch download is needed: the include and library folders come from
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 NATIVE = Path(__file__).resolve().parent
-"""The folder holding the C++, C and Fortran sources."""
+"""The folder holding the native sources (Fortran ones, built with CMake, in ``fortran/``)."""
 
 
 class BuildError(RuntimeError):
@@ -92,40 +92,13 @@ def build_cpp(build_dir: Path) -> Build:
     return Build(exe, time.perf_counter() - start, [command])
 
 
-def build_fortran(build_dir: Path) -> Build:
-    """Compile the C++ shim, the ``tiny_ftorch`` module and ``infer_fortran.f90``, and link.
-
-    The shim is C++ (it calls LibTorch) with a C interface; gfortran compiles the
-    Fortran and links everything, adding the C++ runtime (``-lstdc++``).
-    """
-    cflags, ldflags = libtorch_flags()
-    build_dir.mkdir(parents=True, exist_ok=True)
-    exe = build_dir / "infer_fortran"
-    fflags = ["-std=f2018", "-O1", "-Wall", f"-J{build_dir}"]
-    commands = [
-        ["g++", *cflags, "-fPIC", "-c", str(NATIVE / "ctorch_shim.cpp"), "-o", "ctorch_shim.o"],
-        ["gfortran", *fflags, "-c", str(NATIVE / "tiny_ftorch.f90"), "-o", "tiny_ftorch.o"],
-        ["gfortran", *fflags, "-c", str(NATIVE / "infer_fortran.f90"), "-o", "infer_fortran.o"],
-        [
-            "gfortran",
-            "tiny_ftorch.o",
-            "infer_fortran.o",
-            "ctorch_shim.o",
-            "-o",
-            str(exe),
-            *ldflags,
-            "-lstdc++",
-        ],
-    ]
-    start = time.perf_counter()
-    for command in commands:
-        _run(command, build_dir)
-    return Build(exe, time.perf_counter() - start, commands)
-
-
-def run_program(command: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run a built program, capturing its output."""
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+def run_program(
+    command: list[str], timeout: float = 120.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a built program (in ``cwd``, if given), capturing its output."""
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+    )
 
 
 def parse_errors(output: str) -> dict[str, float]:

@@ -31,6 +31,7 @@ from practicaltorch.data.ellipses import RADIUS_RANGE, EllipseBatches, ellipse_t
 from practicaltorch.devices import pick_device, seed_everything
 from practicaltorch.models.coordconv import EllipseCNN
 from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.recipes.physical import ellipse_scaling
 from practicaltorch.training.callbacks import standard_callbacks
 from practicaltorch.training.loop import fit
 from practicaltorch.training.metrics import regression_metrics
@@ -253,6 +254,7 @@ def run(
                 "size": size,
                 "targets": ["row", "col", "row_radius", "col_radius"],
                 "target_scale": "fraction of the image size",
+                **ellipse_scaling(size, ["row", "col", "row_radius", "col_radius"]),
             },
             history=history,
             input_shape=[3, size, size],

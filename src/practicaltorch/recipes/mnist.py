@@ -24,6 +24,7 @@ from practicaltorch.data.mnist import MNIST_CLASSES, MNIST_MEAN, MNIST_STD, load
 from practicaltorch.devices import pick_device, seed_everything
 from practicaltorch.models.cnn import DigitCNN
 from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.recipes.physical import mnist_scaling
 from practicaltorch.training.callbacks import standard_callbacks
 from practicaltorch.training.loop import fit
 from practicaltorch.training.metrics import confusion_matrix, multiclass_metrics
@@ -287,7 +288,12 @@ def run(
             model,
             "DigitCNN",
             model.config,
-            metadata={"classes": MNIST_CLASSES, "mean": MNIST_MEAN, "std": MNIST_STD},
+            metadata={
+                "classes": MNIST_CLASSES,
+                "mean": MNIST_MEAN,
+                "std": MNIST_STD,
+                **mnist_scaling(MNIST_CLASSES, MNIST_MEAN, MNIST_STD),
+            },
             history=history,
             input_shape=[1, 28, 28],
         )

@@ -19,6 +19,7 @@ from practicaltorch.data.penguins import MASS_FEATURES, Penguins
 from practicaltorch.devices import seed_everything
 from practicaltorch.models.mlp import MLP
 from practicaltorch.recipes.base import Bar, Report, begin, save_run
+from practicaltorch.recipes.physical import penguin_scaling
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.history import History
 from practicaltorch.training.metrics import regression_metrics
@@ -213,7 +214,7 @@ def run(
             model,
             "MLP",
             dict(model.config),
-            train_set.metadata(),
+            {**train_set.metadata(), **penguin_scaling(train_set)},
             history,
             input_shape=[len(train_set.feature_names)],
         )

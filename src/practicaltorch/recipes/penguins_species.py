@@ -13,6 +13,7 @@ from practicaltorch import plots
 from practicaltorch.data.penguins import SPECIES_FEATURES, Penguins
 from practicaltorch.devices import pick_device, seed_everything
 from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.recipes.physical import penguin_scaling
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.metrics import confusion_matrix, multiclass_metrics
 
@@ -111,7 +112,7 @@ def run(
             model,
             "MLP",
             dict(model.config),
-            train_set.metadata(),
+            {**train_set.metadata(), **penguin_scaling(train_set)},
             history,
             input_shape=[len(train_set.feature_names)],
         )
