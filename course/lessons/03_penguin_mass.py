@@ -329,9 +329,10 @@ plt.show()
 # The two models make almost the same predictions (the points above lie on top of each other)
 # and almost the same errors. On this split least squares reaches about 233 g; the regularised
 # network, depending on the random seed, between about 228 and 234 g, about 231 g on average
-# over seeds. The course's design set a target of 230 g for the network; our own measurements
-# say the network meets it on some seeds and not on others, so this notebook does not enforce
-# it. What it enforces is that your network is no worse than least squares, within 1%.
+# over the seeds 0-4. So the bar at the end of this notebook is relative, not a number of
+# grams: averaged over those five seeds, the network must be no worse than least squares on
+# the same split, within 2%. A fixed number of grams would say more about the split than about
+# the model: on another split of the same birds, least squares itself scores differently.
 #
 # A difference of a few grams is not evidence either way. The errors of single birds spread
 # over a couple of hundred grams, so the MAE of 60 birds is uncertain by roughly
@@ -448,10 +449,43 @@ check.positive(predict_grams, valid_set.features)
 # %% [markdown]
 # ## The quality bar
 #
-# The worked solution's network must be no worse than 1.01 times the least-squares MAE. The
-# design target of 230 g is printed beside it for reference, not asserted: our reference
-# network averages about 231 g over seeds.
+# One network's MAE moves by a few grams with its seed, so the bar is judged on five: the
+# network of sections 5 and 6, trained with each of the seeds 0-4, must average a validation
+# MAE at most 1.02 times that of least squares on the same split. The next cell trains it five
+# times (a few seconds each).
 
 # %%
-print(f"network {mlp_mae:.1f} g, least squares {baseline_mae:.1f} g, design target 230 g")
-assert check.mae(mlp_mae, baseline_mae)
+from practicaltorch.recipes.penguins_mass import BAR_SEEDS, BASELINE_FACTOR
+
+
+def validation_mae(seed):
+    """Train the network of sections 5 and 6 with this seed; return its validation MAE."""
+    seed_everything(seed)
+    net = MLP(n_features, 1, hidden=(64,)).to(device)
+    net_optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1.0)
+    batches = TensorBatches(
+        *train_set.tensors(), batch_size=32, shuffle=True, seed=seed, device=device
+    )
+    net_history = fit(
+        net,
+        batches,
+        valid_batches,
+        nn.MSELoss(),
+        net_optimizer,
+        epochs=epochs,
+        device=device,
+        metrics=regression_metrics(),
+        metric_transform=in_grams,
+        scheduler=torch.optim.lr_scheduler.OneCycleLR(
+            net_optimizer, max_lr=3e-3, total_steps=epochs * len(batches)
+        ),
+    )
+    return net_history.last["valid_mae"]
+
+
+seed_maes = [validation_mae(seed) for seed in BAR_SEEDS]
+mean_mae = sum(seed_maes) / len(seed_maes)
+bar = BASELINE_FACTOR * baseline_mae
+print("network by seed: " + ", ".join(f"{mae:.1f} g" for mae in seed_maes))
+print(f"network mean {mean_mae:.1f} g, least squares {baseline_mae:.1f} g, bar {bar:.1f} g")
+assert mean_mae <= bar
