@@ -259,10 +259,20 @@ def _build_ftorch(prefix: Path, *, log: bool) -> None:
     shutil.rmtree(build, ignore_errors=True)
     info = {"seconds": round(seconds, 1), "jobs": _jobs(), "torch": torch.__version__}
     info["source"] = str(source_dir())
+    info["torch_cmake"] = str(torch_cmake_prefix())
     (prefix / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
     (prefix / COMPLETE).touch()
+    _prune_stale(prefix.parent)
     if log:
         print(f"FTorch built in {seconds:.1f} s", flush=True)
+
+
+def _prune_stale(root: Path) -> None:
+    """Delete cached builds made for torch installations that no longer exist."""
+    for other in root.glob("ftorch-*"):
+        recorded = build_info(other).get("torch_cmake") if other.is_dir() else None
+        if isinstance(recorded, str) and not Path(recorded).is_dir():
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def build_cmake_project(
