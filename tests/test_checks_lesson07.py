@@ -37,6 +37,13 @@ def test_best_epoch(capsys: pytest.CaptureFixture[str]) -> None:
     assert "counting from 0" in capsys.readouterr().out
     assert not check.best_epoch(4, history)
     assert "training" in capsys.readouterr().out
+    assert check.best_epoch(torch.tensor(history["valid_loss"]).argmin() + 1, history)
+    assert check.best_epoch(2.0, history)
+    with_accuracy = make_history([1.0, 0.5, 0.2, 0.1], [0.9, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.6])
+    assert not check.best_epoch(3, with_accuracy)
+    assert "highest validation *accuracy*" in capsys.readouterr().out
+    assert not check.best_epoch(2.5, history)
+    assert "whole number" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +92,16 @@ def test_early_stopping(
     assert not check.early_stopping(unused, history, model, valid, max_epochs=60)
     assert "early_stopping=stopper" in capsys.readouterr().out
 
+    watching_accuracy = EarlyStopping(monitor="valid_accuracy", mode="max", patience=4)
+    assert not check.early_stopping(watching_accuracy, history, model, valid, max_epochs=60)
+    assert "watch 'valid_loss'" in capsys.readouterr().out
+
+    stopper = EarlyStopping(patience=4)
+    _, history = run(stopper)
+    other_model, _ = run(None, epochs=20)
+    assert not check.early_stopping(stopper, history, other_model, valid, max_epochs=60)
+    assert "not restored" in capsys.readouterr().out
+
     patient = EarlyStopping(patience=100)
     model, history = run(patient, epochs=10)
     assert not check.early_stopping(patient, history, model, valid, max_epochs=10)
@@ -129,6 +146,24 @@ def test_schedulers(capsys: pytest.CaptureFixture[str]) -> None:
     assert not check.schedulers(wrong_peak)
     assert "max_lr" in capsys.readouterr().out
 
+    def per_epoch_steps(kind: str, optimizer: Any, epochs: int, steps: int) -> Any:
+        if kind == "step":
+            return torch.optim.lr_scheduler.StepLR(optimizer, epochs // 3, gamma=0.1)
+        lr = optimizer.param_groups[0]["lr"]
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps
+        )
+
+    assert check.schedulers(per_epoch_steps)
+
+    def halving(kind: str, optimizer: Any, epochs: int, steps: int) -> Any:
+        if kind == "step":
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=epochs // 3, gamma=0.5)
+        return good_scheduler(kind, optimizer, epochs, steps)
+
+    assert not check.schedulers(halving)
+    assert "gamma=0.1" in capsys.readouterr().out
+
 
 def good_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     s, size = max_shift, images.shape[-1]
@@ -166,6 +201,40 @@ def test_shift(capsys: pytest.CaptureFixture[str]) -> None:
     assert not check.shift(lambda images, s, g: images, background=BACKGROUND)
     assert "unchanged" in capsys.readouterr().out
 
+    def short_range(images: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+        s, size = max_shift, images.shape[-1]
+        padded = nn.functional.pad(images, (s, s, s, s), value=BACKGROUND)
+        offsets = torch.randint(0, 2 * s, (len(images), 2), generator=g).tolist()
+        return torch.stack(
+            [padded[i, :, dy : dy + size, dx : dx + size] for i, (dy, dx) in enumerate(offsets)]
+        )
+
+    assert not check.shift(short_range, background=BACKGROUND)
+    assert "upper end is left out" in capsys.readouterr().out
+
+    def unseeded(images: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+        seed = int(torch.randint(1000, ()))
+        return good_shift(images, max_shift, torch.Generator().manual_seed(seed))
+
+    assert not check.shift(unseeded, background=BACKGROUND)
+    assert "generator=generator" in capsys.readouterr().out
+
+    def in_place(images: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+        shifted = good_shift(images, max_shift, g)
+        images.copy_(shifted)
+        return shifted
+
+    assert not check.shift(in_place, background=BACKGROUND)
+    assert "in place" in capsys.readouterr().out
+
+    def rolled(images: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+        offsets = torch.randint(-max_shift, max_shift + 1, (len(images), 2), generator=g)
+        return torch.stack(
+            [torch.roll(x, tuple(o.tolist()), dims=(1, 2)) for x, o in zip(images, offsets)]
+        )
+
+    assert check.shift(rolled, background=BACKGROUND)  # wraps only background round: fine
+
 
 def test_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     assert check.parameters(lambda m: sum(p.numel() for p in m.parameters()))
@@ -176,6 +245,10 @@ def test_parameters(capsys: pytest.CaptureFixture[str]) -> None:
         lambda m: sum(p.numel() for name, p in m.named_parameters() if "weight" in name)
     )
     assert "biases" in capsys.readouterr().out
+    assert check.parameters(lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad))
+    assert check.parameters(lambda m: sum(v.numel() for v in m.state_dict().values()))
+    assert not check.parameters(lambda m: float(sum(p.numel() for p in m.parameters())))
+    assert "return an int" in capsys.readouterr().out
 
 
 def test_improved(capsys: pytest.CaptureFixture[str]) -> None:

@@ -177,8 +177,8 @@ plt.show()
 # while the loss also punishes confidence in wrong answers, so the loss shows overfitting
 # earlier.
 #
-# **Task.** Set `best_epoch` to the epoch (counting from 1, as in `overfit["epoch"]`) with the
-# lowest validation loss.
+# **Task.** Set `best_epoch`, an `int`, to the epoch (counting from 1, as in
+# `overfit["epoch"]`) with the lowest validation loss.
 
 # %%
 ### BEGIN SOLUTION
@@ -379,8 +379,8 @@ compare({"no augmentation": overfit, "random shifts": augmented})
 # The other lever is capacity: a smaller network has fewer weights with which to memorise.
 # Too small, though, and it cannot even fit the training data (*underfitting*).
 #
-# **Task.** Complete `count_parameters(model)`: the number of trainable numbers in the model,
-# the sum of `p.numel()` over `model.parameters()`.
+# **Task.** Complete `count_parameters(model)`: return, as an `int`, the number of trainable
+# numbers in the model, the sum of `p.numel()` over `model.parameters()`.
 
 
 # %%
