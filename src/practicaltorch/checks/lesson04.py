@@ -253,7 +253,7 @@ def augmentation(transform: Any) -> str:
             "`augment` fills the corners it uncovers with 0, which after Normalize is grey, not "
             "black: put RandomAffine before Normalize"
         )
-    start = _pose(_to_tensor(probe))
+    start = _pose(torch.from_numpy(np.array(probe, dtype=np.float32))[None])
     poses = [_pose(out) for out in stacked]
     shift = max(math.hypot(r - start[0], c - start[1]) for r, c, _ in poses)
     turn = max(abs((a - start[2] + 90) % 180 - 90) for _, _, a in poses)
@@ -269,11 +269,6 @@ def augmentation(transform: Any) -> str:
             "the image size, so translate=(0.1, 0.1) moves by up to 2.8 pixels"
         )
     return "`augment` gives a different, normalised (1, 28, 28) tensor on every call"
-
-
-def _to_tensor(image: Any) -> Tensor:
-    """Return a PIL image as a (1, 28, 28) float tensor in [0, 1], as ToTensor does."""
-    return torch.from_numpy(np.array(image, dtype=np.float32) / 255)[None]
 
 
 @check("sizes_by_hand")
@@ -467,19 +462,8 @@ def losses(values: Any, epochs: int, optimizer: Any = None, steps_per_epoch: int
 
 def _accuracy(net: nn.Module, batches: Iterable[Any]) -> float:
     """Return ``net``'s accuracy on ``batches`` in evaluation mode, restoring its mode."""
-    was_training = net.training
-    device = next(net.parameters()).device
-    correct = count = 0
-    net.eval()
-    try:
-        with torch.no_grad():
-            for inputs, targets in batches:
-                predicted = net(inputs.to(device)).argmax(dim=1).cpu()
-                correct += int((predicted == targets.cpu()).sum())
-                count += len(targets)
-    finally:
-        net.train(was_training)
-    return correct / count
+    predicted = _reference_logits(net, batches).argmax(dim=1)
+    return float((predicted == torch.cat([y.cpu() for _, y in batches])).float().mean())
 
 
 @check("quick_accuracy")
@@ -584,7 +568,10 @@ def history(value: Any, *, epochs: int = 3, bar: float = ACCURACY_BAR) -> CheckR
         ) from None
     if len(train_losses) != epochs:
         raise Hint(f"`history` has {len(train_losses)} epochs; train for final_epochs={epochs}")
-    rates = _optional(value, "lr")
+    try:
+        rates = [float(v) for v in value["lr"]]
+    except (KeyError, TypeError):
+        rates = []
     if epochs > 1 and rates and len(set(rates)) == 1:
         raise Hint(
             f"the learning rate stayed at {rates[0]:.3g} every epoch: pass scheduler=scheduler "
@@ -596,13 +583,6 @@ def history(value: Any, *, epochs: int = 3, bar: float = ACCURACY_BAR) -> CheckR
             "should fall by at least 30%"
         )
     return check_metric(accuracies[-1], bar, name="test accuracy after training", unit="%")
-
-
-def _optional(history: Any, key: str) -> list[float]:
-    try:
-        return [float(v) for v in history[key]]
-    except (KeyError, TypeError):
-        return []
 
 
 def _reference_logits(net: nn.Module, batches: Iterable[Any]) -> Tensor:
