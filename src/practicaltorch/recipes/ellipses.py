@@ -211,7 +211,7 @@ def run(
         metrics=regression_metrics(),
         metric_transform=in_pixels,
         scheduler=scheduler,
-        callbacks=standard_callbacks(progress, log),
+        callbacks=standard_callbacks(progress, log, out_dir, config),
     )
 
     predicted = _predict(model, valid_images, device)

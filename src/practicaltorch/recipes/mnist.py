@@ -275,7 +275,7 @@ def run(
         device=device,
         metrics=multiclass_metrics(len(MNIST_CLASSES)),
         scheduler=scheduler,
-        callbacks=standard_callbacks(progress, log),
+        callbacks=standard_callbacks(progress, log, out_dir, config),
     )
 
     report = Report.from_history("mnist", BAR, history, device, config)

@@ -18,6 +18,7 @@ from practicaltorch.training.checkpoints import (
     Checkpoint,
     load_checkpoint,
     random_state,
+    resume_settings,
     save_checkpoint,
     set_random_state,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "multiclass_metrics",
     "random_state",
     "regression_metrics",
+    "resume_settings",
     "save_checkpoint",
     "set_random_state",
     "standard_callbacks",

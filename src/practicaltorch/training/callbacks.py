@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -288,9 +290,12 @@ class PrintLog(Callback):
 
 
 def standard_callbacks(
-    progress: bool | None = None, log: Callable[[str], None] | None = None
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    config: object = None,
 ) -> list[Callback]:
-    """Return a progress bar, plus a :class:`PrintLog` when ``log`` is given.
+    """Return what the recipes pass to ``fit``: a progress bar, and optionally logs and checkpoints.
 
     Parameters
     ----------
@@ -298,13 +303,27 @@ def standard_callbacks(
         As ``show`` of :class:`ProgressBar`.
     log
         Called with one line per epoch, for example ``print``; ``None`` for no lines.
+    run_dir
+        If given, a :class:`~practicaltorch.training.checkpoints.Checkpoint`
+        in ``run_dir/checkpoints`` with ``resume=True``: a fresh run folder
+        starts a fresh run, and one holding ``checkpoints/last.pt`` continues
+        the interrupted run (``practicaltorch run NAME --resume``).
+    config
+        The recipe's settings (a dataclass), saved in every checkpoint as
+        ``metadata["config"]`` so that a resumed run can use the same ones.
 
     Returns
     -------
     list of Callback
-        What the recipes pass to ``fit``.
+        The callbacks.
     """
+    from practicaltorch.training.checkpoints import Checkpoint  # it builds on this module
+
     callbacks: list[Callback] = [ProgressBar(progress)]
     if log is not None:
         callbacks.append(PrintLog(log))
+    if run_dir is not None:
+        settings = asdict(config) if is_dataclass(config) and not isinstance(config, type) else {}
+        folder = Path(run_dir) / "checkpoints"
+        callbacks.append(Checkpoint(folder, resume=True, metadata={"config": settings}))
     return callbacks

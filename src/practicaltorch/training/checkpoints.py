@@ -33,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "load_checkpoint",
     "random_state",
+    "resume_settings",
     "save_checkpoint",
     "set_random_state",
 ]
@@ -243,6 +244,43 @@ def restore_training(saved: Mapping[str, Any], state: FitState, path: Path) -> N
             callback.load_state_dict(saved["callbacks"][type(callback).__name__])
     state.history.records[:] = [dict(record) for record in saved["history"]]
     set_random_state(saved["random"])
+
+
+def resume_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the settings a recipe run saved in ``run_dir/checkpoints/last.pt``.
+
+    :func:`~practicaltorch.training.callbacks.standard_callbacks` saves the
+    recipe's ``Config`` there, so ``practicaltorch run NAME --resume`` can
+    continue with exactly the settings of the interrupted run.
+
+    Parameters
+    ----------
+    run_dir
+        An unfinished run folder.
+
+    Returns
+    -------
+    dict
+        The ``Config`` fields, as saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run was interrupted before its first epoch ended (no ``last.pt``).
+    ValueError
+        If ``last.pt`` is unreadable or holds no settings.
+    """
+    last = Path(run_dir) / "checkpoints" / "last.pt"
+    if not last.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no checkpoint to resume from: it was interrupted before its "
+            "first epoch ended, or its recipe keeps none (the quick tabular ones). "
+            "Start a new run instead (without --resume)"
+        )
+    settings = load_checkpoint(last).get("metadata", {}).get("config")
+    if not isinstance(settings, dict) or not settings:
+        raise ValueError(f"{last} does not record the run's settings, so it cannot be resumed")
+    return settings
 
 
 class Checkpoint(Callback):
