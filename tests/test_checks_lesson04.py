@@ -223,6 +223,8 @@ def test_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert said(capsys, "Linear(in_features=64, out_features=10, bias=True): a ReLU is missing")
     assert not check.model(digit_net(conv_relu=False))
     assert said(capsys, "a ReLU is missing")
+    normed = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4))
+    assert check.model(nn.Sequential(*normed, nn.Flatten(), nn.Linear(4 * 28 * 28, 10)))
     assert not check.model(nn.Sequential(nn.Flatten(), nn.Linear(784, 9)))
     assert said(capsys, "out_features=10")
 

@@ -118,6 +118,13 @@ def test_restored(trained: tuple[MLP, Any, Any], capsys: pytest.CaptureFixture[s
     assert check.restored(copy.eval(), model, inputs, load=loader())  # safe by default
     assert not check.restored(copy.eval(), model, inputs, load=loader(weights_only=False))
     assert "weights_only=True" in capsys.readouterr().out
+
+    def unsafe_then_fails(path: Path) -> MLP:
+        torch.load(path, weights_only=False)
+        raise KeyError("metadata")
+
+    assert not check.restored(copy.eval(), model, inputs, load=unsafe_then_fails)
+    assert "weights_only=True" in capsys.readouterr().out
     assert model.training, "the check must leave the original's mode alone"
     assert not check.restored(None, model, inputs)
     assert not check.restored(copy.train(), model, inputs)

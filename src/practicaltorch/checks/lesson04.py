@@ -350,7 +350,7 @@ def _negative_inputs(net: nn.Module, example: Tensor, name: str) -> tuple[Tensor
     def record(module: nn.Module, inputs: tuple[Any, ...]) -> None:
         seen.append((module, float(inputs[0].min())))
 
-    modules = net.modules() if isinstance(net, nn.Module) else []
+    modules = list(net.modules()) if isinstance(net, nn.Module) else []
     layers = [m for m in modules if isinstance(m, nn.Conv2d | nn.Linear)]
     handles = [layer.register_forward_pre_hook(record) for layer in layers]
     try:
@@ -358,7 +358,8 @@ def _negative_inputs(net: nn.Module, example: Tensor, name: str) -> tuple[Tensor
     finally:
         for handle in handles:
             handle.remove()
-    bad = next((str(module) for module, low in seen[1:] if low < -1e-6), None)
+    normalised = any(isinstance(m, nn.modules.batchnorm._NormBase | nn.LayerNorm) for m in modules)
+    bad = next((str(m) for m, low in seen[1:] if low < -1e-6 and not normalised), None)
     return output, bad
 
 
