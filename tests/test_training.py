@@ -1,6 +1,7 @@
 import pickle
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from practicaltorch.training import (
     regression_metrics,
     save_checkpoint,
     set_random_state,
+    standard_callbacks,
 )
 
 CPU = torch.device("cpu")
@@ -551,3 +553,34 @@ def test_mixed_precision_trains() -> None:
         metrics=multiclass_metrics(3),
     )
     assert history.last["valid_accuracy"] >= 0.9
+
+
+def test_a_checkpoint_resumes_only_into_the_same_settings(tmp_path: Path) -> None:
+    model, train, valid, opt = setup()
+    loss = nn.CrossEntropyLoss()
+    saving = Checkpoint(tmp_path, metadata={"config": {"lr": 0.05}})
+    fit(model, train, valid, loss, opt, epochs=1, device=CPU, callbacks=[saving])
+    other = Checkpoint(tmp_path, resume=True, metadata={"config": {"lr": 0.1}})
+    with pytest.raises(ValueError, match="other settings"):
+        fit(model, train, valid, loss, opt, epochs=2, device=CPU, callbacks=[other])
+
+
+def test_recipe_callbacks_resume_only_unfinished_run_folders(tmp_path: Path) -> None:
+    @dataclass
+    class Config:
+        seed: int = 0
+
+    def checkpoint_of(run_dir: Path) -> Checkpoint:
+        found = [
+            c
+            for c in standard_callbacks(False, None, run_dir, Config())
+            if isinstance(c, Checkpoint)
+        ]
+        return found[0]
+
+    unfinished = checkpoint_of(tmp_path)
+    assert unfinished.resume and unfinished.metadata == {"config": {"seed": 0}}
+    assert unfinished.folder == tmp_path / "checkpoints"
+    (tmp_path / "metrics.json").write_text("{}")
+    assert not checkpoint_of(tmp_path).resume, "a finished run is never continued"
+    assert not any(isinstance(c, Checkpoint) for c in standard_callbacks(False, print))

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from practicaltorch.distributed import is_main_process, unwrap
+from practicaltorch.runs import is_finished
 from practicaltorch.training.history import History
 
 __all__ = [
@@ -305,9 +306,10 @@ def standard_callbacks(
         Called with one line per epoch, for example ``print``; ``None`` for no lines.
     run_dir
         If given, a :class:`~practicaltorch.training.checkpoints.Checkpoint`
-        in ``run_dir/checkpoints`` with ``resume=True``: a fresh run folder
-        starts a fresh run, and one holding ``checkpoints/last.pt`` continues
-        the interrupted run (``practicaltorch run NAME --resume``).
+        in ``run_dir/checkpoints``. A fresh run folder starts a fresh run; an
+        unfinished one (no ``metrics.json``) holding ``checkpoints/last.pt``
+        continues the interrupted run, which must have the same ``config``
+        (``practicaltorch run NAME --resume``).
     config
         The recipe's settings (a dataclass), saved in every checkpoint as
         ``metadata["config"]`` so that a resumed run can use the same ones.
@@ -325,5 +327,6 @@ def standard_callbacks(
     if run_dir is not None:
         settings = asdict(config) if is_dataclass(config) and not isinstance(config, type) else {}
         folder = Path(run_dir) / "checkpoints"
-        callbacks.append(Checkpoint(folder, resume=True, metadata={"config": settings}))
+        resume = not is_finished(run_dir)
+        callbacks.append(Checkpoint(folder, resume=resume, metadata={"config": settings}))
     return callbacks

@@ -323,8 +323,15 @@ class Checkpoint(Callback):
 
     def before_fit(self, state: FitState) -> None:
         """Load ``last.pt`` into the model, optimiser, batches, ... when resuming."""
-        if self.resume and self.last.is_file():
-            restore_training(load_checkpoint(self.last), state, self.last)
+        if not (self.resume and self.last.is_file()):
+            return
+        saved = load_checkpoint(self.last)
+        if saved.get("metadata", {}) != self.metadata:
+            raise ValueError(
+                f"{self.last} belongs to a run with other settings ({saved.get('metadata')}); "
+                "resume with the same settings, or train into a fresh folder"
+            )
+        restore_training(saved, state, self.last)
 
     def after_epoch(self, state: FitState) -> None:
         """Write ``last.pt`` (and ``best.pt`` after an improvement)."""
