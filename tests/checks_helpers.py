@@ -65,9 +65,9 @@ def train_model_zero_grad_last(
     device: Any,
     scheduler: Any = None,
 ) -> float:
-    """Correct too: model.zero_grad() at the end of each step, a sample-weighted mean."""
+    """Correct too: model.zero_grad() at the end of each step, a mean over the samples."""
     model.train()
-    total, count = 0.0, 0
+    total = 0.0
     for inputs, targets in loader:
         loss = loss_fn(model(inputs.to(device)), targets.to(device))
         loss.backward()
@@ -75,8 +75,7 @@ def train_model_zero_grad_last(
         _step(scheduler)
         model.zero_grad()
         total += loss.item() * len(targets)
-        count += len(targets)
-    return total / count
+    return total / len(loader.dataset)  # type: ignore[attr-defined]
 
 
 def train_no_zero_grad(

@@ -336,6 +336,16 @@ def test_train_function(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_validate_function(capsys: pytest.CaptureFixture[str]) -> None:
     assert check.validate_function(good_validate)
+
+    def over_dataset(model: nn.Module, loader: Any, loss_fn: Any, device: Any) -> Any:
+        model.eval()
+        with torch.no_grad():
+            pairs = [(model(x), y) for x, y in loader]
+        total = sum(loss_fn(out, y).item() * len(y) for out, y in pairs)
+        hits = sum(int((out.argmax(1) == y).sum()) for out, y in pairs)
+        return total / len(loader.dataset), torch.tensor(hits / len(loader.dataset))
+
+    assert check.validate_function(over_dataset)
     assert not check.validate_function(stub)
     assert "NotImplementedError" in output(capsys)
 

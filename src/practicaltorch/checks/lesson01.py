@@ -30,7 +30,12 @@ from practicaltorch.checks import (
     model_output,
     number,
 )
-from practicaltorch.checks.probes import RecordingModel, check_train_epoch, expect_evaluation
+from practicaltorch.checks.probes import (
+    RecordingModel,
+    check_train_epoch,
+    expect_evaluation,
+    probe_loader,
+)
 from practicaltorch.data.cancer import BreastCancer
 
 __all__ = [
@@ -176,7 +181,8 @@ def evaluate(function: Any) -> str:
     """Check ``evaluate(model, loader, loss_fn, device) -> (loss, logits, targets)``."""
     net, batches = _toy_problem()
     probe = RecordingModel(copy.deepcopy(net)).train()
-    value = call(function, "evaluate", probe, batches, nn.BCEWithLogitsLoss(), _CPU)
+    loader = probe_loader(batches)
+    value = call(function, "evaluate", probe, loader, nn.BCEWithLogitsLoss(), _CPU)
     expect_evaluation(probe, "evaluate")
     if any(p.grad is not None for p in probe.parameters()):
         raise Hint("`evaluate` changed the model: no backward() or optimizer.step() here")
@@ -211,16 +217,21 @@ def evaluate(function: Any) -> str:
     return "`evaluate` computes the loss, logits and targets without training"
 
 
-class _PointerModel(RecordingModel):
-    """A probe that also records which batch (by its memory address) each forward pass saw."""
+def _key(x: Tensor) -> float:
+    """Name a probe batch by its first number (random, so distinct between batches)."""
+    return float(x.reshape(-1)[0])
+
+
+class _BatchRecorder(RecordingModel):
+    """A probe that also records which batch each forward pass saw."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__(net)
-        self.seen: list[tuple[bool, int]] = []
+        self.seen: list[tuple[bool, float]] = []
 
     def forward(self, x: Tensor) -> Tensor:
         """Record the mode and the batch, then run the network."""
-        self.seen.append((self.training, x.data_ptr()))
+        self.seen.append((self.training, _key(x)))
         return super().forward(x)
 
 
@@ -232,17 +243,18 @@ def train_model(function: Any, epochs: int = 2) -> str:
     """
     net, train_batches = _toy_problem(0)
     _, valid_batches = _toy_problem(1)
-    probe = _PointerModel(net)
+    probe = _BatchRecorder(net)
     optimizer = torch.optim.SGD(probe.parameters(), lr=0.1)
-    args = (probe, train_batches, valid_batches, nn.BCEWithLogitsLoss(), optimizer, _CPU, epochs)
+    loaders = probe_loader(train_batches), probe_loader(valid_batches)
+    args = (probe, *loaders, nn.BCEWithLogitsLoss(), optimizer, _CPU, epochs)
     result = call(function, "train_model", *args)
-    valid = {x.data_ptr() for x, _ in valid_batches}
-    if any(training and pointer in valid for training, pointer in probe.seen):
+    valid = {_key(x) for x, _ in valid_batches}
+    if any(training and key in valid for training, key in probe.seen):
         raise Hint(
             "`train_model` trains on the validation batches: pass train_loader to "
             "train_one_epoch and valid_loader to evaluate"
         )
-    evaluated = {pointer for training, pointer in probe.seen if not training}
+    evaluated = {key for training, key in probe.seen if not training}
     if not evaluated & valid:
         where = "evaluates on the training batches" if evaluated else "never evaluates"
         raise Hint(

@@ -34,6 +34,7 @@ from practicaltorch.checks.probes import (
     expect_accuracy,
     expect_evaluation,
     probe_batches,
+    probe_loader,
 )
 from practicaltorch.data.penguins import COLUMNS, SPECIES
 
@@ -449,7 +450,8 @@ def validate_function(validate: Any) -> str:
     probe = RecordingModel(_probe_net()).train()  # the function must switch it to eval mode
     batches = _uneven_batches()
     before = [p.detach().clone() for p in probe.parameters()]
-    result = call(validate, "validate", probe, batches, nn.CrossEntropyLoss(), _CPU)
+    loader = probe_loader(batches)
+    result = call(validate, "validate", probe, loader, nn.CrossEntropyLoss(), _CPU)
     expect_evaluation(probe, "validate")
     if not all(torch.equal(a, b) for a, b in zip(before, probe.parameters())):
         raise Hint("`validate` changed the weights: it must not call optimizer.step()")

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from practicaltorch.checks._core import CheckResult, Hint, call, check, fail, number
 
@@ -36,6 +37,7 @@ __all__ = [
     "expect_accuracy",
     "expect_evaluation",
     "probe_batches",
+    "probe_loader",
     "probe_outputs",
 ]
 
@@ -94,6 +96,13 @@ def probe_batches(feature_shape: Sequence[int], *, seed: int, n_classes: int = 3
         )
         for _ in range(3)
     ]
+
+
+def probe_loader(batches: Batches) -> DataLoader[tuple[Tensor, ...]]:
+    """Return a ``DataLoader`` serving ``batches`` in order, so ``len(loader.dataset)`` works."""
+    inputs = torch.cat([x for x, _ in batches])
+    targets = torch.cat([y for _, y in batches])
+    return DataLoader(TensorDataset(inputs, targets), batch_size=len(batches[0][1]))
 
 
 def probe_outputs(probe: RecordingModel, batches: Batches) -> tuple[Tensor, Tensor]:
@@ -210,7 +219,8 @@ def check_train_epoch(
     optimizer = CountingSGD(probe.parameters(), lr=_LR)
     scheduler = CountingScheduler(optimizer) if with_scheduler else None
     extra = () if scheduler is None else (scheduler,)
-    value = call(train_epoch, name, probe, batches, loss_fn, optimizer, _CPU, *extra)
+    loader = probe_loader(batches)
+    value = call(train_epoch, name, probe, loader, loss_fn, optimizer, _CPU, *extra)
     if not probe.calls:
         raise Hint(f"`{name}` never ran the model on the batches")
     if one_forward_per_batch and len(probe.calls) != len(batches):
