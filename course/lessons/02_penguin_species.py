@@ -706,7 +706,7 @@ print(
 # predictions lie on the diagonal.
 #
 # **Task.** Compute the logits of all validation birds at once (`valid_set.features`, on the
-# device, in evaluation mode without gradients) and the matrix with
+# device, in evaluation mode without gradients) and `matrix`, a 3x3 tensor of counts, with
 # `confusion_matrix(logits, targets, num_classes=3)`.
 #
 # A common mistake here is leaving out `model.eval()`. This network has no dropout or batch
