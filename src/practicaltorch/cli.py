@@ -25,6 +25,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.name != "all" and args.name not in RECIPES:
         raise ValueError(unknown_recipe(args.name))
     names = list(RECIPES) if args.name == "all" else [args.name]
+    if args.resume and (args.name == "all" or args.quick or args.epochs or args.seed):
+        raise ValueError(
+            "--resume continues one recipe's unfinished run with that run's own settings: "
+            "give the recipe's name and leave out --seed, --epochs and --quick"
+        )
     pick_device(args.device)  # a bad --device is reported before anything runs
     cores = _cpu_count()
     if args.threads is not None and args.threads > cores:
@@ -42,7 +47,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     suite = run_suite(
         names,
-        Options(seed=args.seed, epochs=args.epochs, device=args.device, quick=args.quick),
+        Options(
+            seed=args.seed,
+            epochs=args.epochs,
+            device=args.device,
+            quick=args.quick,
+            resume=args.resume,
+        ),
         out,
         threads=threads,
         say=lambda line: print(line, flush=True),
@@ -264,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--verbose", action="store_true", help="print one line per epoch")
     run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest unfinished run of NAME from its last checkpoint, "
+        "with that run's settings",
+    )
+    run.add_argument(
         "--strict",
         action="store_true",
         help="exit with status 1 if any model misses its quality bar",
@@ -349,12 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(arguments)
     try:
         status: int = args.handler(args)
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted: finished runs are kept; an interrupted run's folder has no "
-            "metrics.json",
-            file=sys.stderr,
+    except KeyboardInterrupt as interrupt:
+        message = str(interrupt) or (
+            "interrupted: finished runs are kept; an interrupted run's folder has no metrics.json"
         )
+        print(f"\n{message}", file=sys.stderr)
         return 130
     except (RuntimeError, ValueError, OSError, ImportError) as error:
         print(f"practicaltorch {args.command}: {_explain(error)}", file=sys.stderr)

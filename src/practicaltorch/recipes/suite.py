@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from practicaltorch.runs import (
     new_run_dir,
     write_json_atomic,
 )
-from practicaltorch.training.checkpoints import resume_settings
 
 __all__ = ["Options", "Outcome", "RunInterrupted", "Suite", "advice_for", "run_suite"]
 
@@ -250,6 +250,8 @@ def run_one(
     """
     recipe = get_recipe(name)
     if options.resume:
+        from practicaltorch.training.checkpoints import resume_settings  # loads torch
+
         run_dir = latest_run(out / name, finished=False)
         config = recipe.Config(**resume_settings(run_dir))
     else:
@@ -263,6 +265,8 @@ def run_one(
     except BaseException:
         _discard_if_empty(run_dir)
         raise
+    # Finished (metrics.json is written): the checkpoints for resuming are no longer needed.
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return Outcome(name, run_dir, report)
 
 
