@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,52 @@ def test_train_step(capsys: pytest.CaptureFixture[str]) -> None:
     assert not check.train_step(returns_tensor)
     assert "loss.item()" in capsys.readouterr().out
 
+    def clear_at_end(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        model.zero_grad()
+        return float(loss)
+
+    assert check.train_step(clear_at_end)
+
+    def backward_inside(
+        model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any
+    ) -> float:
+        opt.zero_grad()
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+    assert not check.train_step(backward_inside)
+    assert "after the with block" in capsys.readouterr().out
+
+    def cuda_only(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
+        opt.zero_grad()
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=True):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # autocast warns that CUDA is not available
+        assert not check.train_step(cuda_only)
+    assert "device_type=device.type" in capsys.readouterr().out
+
+    def no_step(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
+        opt.zero_grad()
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss.item()
+
+    assert not check.train_step(no_step)
+    assert "did not change" in capsys.readouterr().out
+
 
 def test_channels_last(capsys: pytest.CaptureFixture[str]) -> None:
     def good(model: nn.Module, images: torch.Tensor) -> Any:
@@ -93,6 +140,12 @@ def test_channels_last(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert not check.channels_last(lambda m, x: m)
     assert "pair" in capsys.readouterr().out
+    cl = torch.channels_last
+    assert check.channels_last(lambda m, x: (m.to(memory_format=cl), x.to(memory_format=cl)))
+    assert not check.channels_last(lambda m, x: (m, x.contiguous(memory_format=cl)))
+    assert "the model is not channels_last" in capsys.readouterr().out
+    assert not check.channels_last(lambda m, x: (x.contiguous(memory_format=cl), m))
+    assert "in that order" in capsys.readouterr().out
 
 
 def good_command(out: Path) -> list[str]:
@@ -128,7 +181,12 @@ def test_launch_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert not check.launch_command(command[:-2], SCRIPT)
     assert "--out" in capsys.readouterr().out
     with_path = [*command[:6], SCRIPT, *command[7:]]
+    assert check.launch_command(with_path, SCRIPT)
     assert not check.launch_command(with_path, Path("/elsewhere/train_ddp.py"))
+    assert "does not name the script" in capsys.readouterr().out
+    late = [sys.executable, "-m", "torch.distributed.run", "--standalone", str(SCRIPT)]
+    assert not check.launch_command([*late, "--nproc-per-node", "2", "--out", "x"], SCRIPT)
+    assert "before the script" in capsys.readouterr().out
 
 
 def test_world_size(capsys: pytest.CaptureFixture[str]) -> None:

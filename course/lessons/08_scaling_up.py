@@ -142,7 +142,9 @@ else:
 # **Task.** Complete `train_step`: move the batch with `non_blocking=True`, clear the
 # gradients, compute the outputs and the loss under
 # `torch.autocast(device_type=device.type, dtype=torch.bfloat16)`, then call `backward` and
-# `step` *outside* the autocast block, and return the loss as a Python number.
+# `step` *outside* the autocast block, and return the loss as a Python number. A common mistake
+# that the check cannot see on a CPU is to leave the batch where it was: on a GPU the forward
+# pass then stops with an error naming two devices.
 
 
 # %%
