@@ -24,16 +24,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from practicaltorch.checks._core import CheckResult, Hint, call, check, fail, number
+from practicaltorch.checks._core import Hint, call, check, number
 
 __all__ = [
     "Batches",
     "CountingSGD",
     "CountingScheduler",
     "RecordingModel",
-    "accuracy_problem",
     "check_train_epoch",
-    "eval_problem",
     "expect_accuracy",
     "expect_evaluation",
     "probe_batches",
@@ -284,26 +282,3 @@ def expect_accuracy(got: float, logits: Tensor, targets: Tensor, *, name: str, i
             f"`{name}` returned the accuracy {got:.4g}, expected {want:.4g}: count "
             f"outputs.argmax(dim=1) == targets over all {items}, divide by the number of {items}"
         )
-
-
-# Older style, kept while lesson04 moves onto `expect_evaluation` and `expect_accuracy`.
-
-
-def eval_problem(probe: RecordingModel, name: str) -> CheckResult | None:
-    """Return a printed failure if :func:`expect_evaluation` objects, else ``None``."""
-    try:
-        expect_evaluation(probe, name)
-    except Hint as hint:
-        return fail(str(hint))
-    return None
-
-
-def accuracy_problem(
-    got: float, logits: Tensor, targets: Tensor, *, name: str, items: str
-) -> CheckResult | None:
-    """Return a printed failure if :func:`expect_accuracy` objects, else ``None``."""
-    try:
-        expect_accuracy(got, logits, targets, name=name, items=items)
-    except Hint as hint:
-        return fail(str(hint))
-    return None
