@@ -36,7 +36,9 @@ def _notebooks(args: argparse.Namespace) -> int:
 def _site(args: argparse.Namespace) -> int:
     from authoring import site
 
-    root = Path(args.repo).resolve() if args.repo else site_root()
+    root = Path(args.repo).expanduser().resolve() if args.repo else site_root()
+    if not (root / "mkdocs.yml").is_file():
+        raise FileNotFoundError(f"{root} is not a checkout of the course: it has no mkdocs.yml")
     try:
         out = site.build(
             root,

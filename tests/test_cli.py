@@ -117,6 +117,23 @@ def test_out_under_a_regular_file_fails_before_training(
     assert "->" not in captured.out, "nothing was trained"
 
 
+def test_empty_out_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "cancer", "--out", " "])
+    assert "--out: expected a folder, got an empty name" in capsys.readouterr().err
+
+
+def test_sigterm_stops_like_ctrl_c() -> None:
+    import signal
+
+    from practicaltorch import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), cli._sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before, "the previous handler is restored"
+
+
 def test_out_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "runs").write_text("x")
     assert quick_run(tmp_path / "runs") == 2

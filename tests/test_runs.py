@@ -63,6 +63,13 @@ def test_concurrent_new_run_dirs_are_all_distinct(tmp_path: Path) -> None:
     assert len({f.name for f in results}) == 8
 
 
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b"])
+def test_new_run_dir_refuses_names_that_leave_the_folder(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="plain folder name"):
+        runs.new_run_dir(tmp_path / "out", name)
+    assert not (tmp_path / "out").exists()
+
+
 def test_latest_run_finished_and_unfinished(tmp_path: Path) -> None:
     first, second, third = (runs.new_run_dir(tmp_path, "cancer") for _ in range(3))
     runs.write_json_atomic(first / "metrics.json", {})

@@ -315,3 +315,12 @@ def test_executed_cache_is_keyed_on_the_notebook_and_the_library(tmp_path: Path)
     assert executed.load_executed(source, cache, executed.cache_key(source)) is None
     (cache / source.name).write_text("{not json")
     assert executed.load_executed(source, cache, key) is None
+
+
+def test_site_build_of_a_folder_that_is_not_a_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from authoring.cli import main
+
+    assert main(["site", "build", "--repo", str(tmp_path)]) == 2
+    assert "not a checkout of the course" in capsys.readouterr().err

@@ -7,11 +7,13 @@ in the library, where it can be tested and reused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import platform
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["main"]
@@ -73,6 +75,13 @@ def _cpu_count() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def _folder(text: str) -> str:
+    """Check a folder argument is not empty (an empty one would mean the working directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty name")
+    return text
 
 
 def _count(minimum: int, what: str) -> Callable[[str], int]:
@@ -265,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="override the number of epochs (at least 1)",
     )
-    run.add_argument("--out", default="runs", help="directory for results (default: runs)")
+    run.add_argument(
+        "--out", type=_folder, default="runs", help="directory for results (default: runs)"
+    )
     run.add_argument("--quick", action="store_true", help="a small seeded run for smoke tests")
     run.add_argument(
         "--threads",
@@ -365,7 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _authoring(arguments)
     args = build_parser().parse_args(arguments)
     try:
-        status: int = args.handler(args)
+        with _sigterm_as_interrupt():
+            status: int = args.handler(args)
     except KeyboardInterrupt as interrupt:
         message = str(interrupt) or (
             "interrupted: finished runs are kept; an interrupted run's folder has no metrics.json"
@@ -376,6 +388,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"practicaltorch {args.command}: {_explain(error)}", file=sys.stderr)
         return 2
     return status
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a batch system's time limit) like Ctrl-C while the block runs.
+
+    Python would otherwise stop at once, skipping the clean-up that removes
+    temporary files and reports what was kept.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _explain(error: Exception) -> str:

@@ -260,9 +260,13 @@ def new_run_dir(out: PathLike, name: str) -> Path:
 
     Raises
     ------
+    ValueError
+        If ``name`` is not a plain folder name (empty, ``..``, or holding a slash).
     OSError
         If the folder cannot be created (permissions, a file in the way, a full disk).
     """
+    if not name or name in {".", ".."} or "/" in name or os.sep in name:
+        raise ValueError(f"a run name must be a plain folder name, got {name!r}")
     recipe_dir = Path(out).expanduser() / name
     recipe_dir.mkdir(parents=True, exist_ok=True)
     existing = run_dirs(recipe_dir)
