@@ -78,6 +78,7 @@ from practicaltorch.export import (
     verify,
 )
 from practicaltorch.models import load_model
+from practicaltorch.recipes.physical import penguin_scaling
 from practicaltorch.training import Callback, Checkpoint, multiclass_metrics, save_checkpoint
 
 warnings.filterwarnings("ignore", category=TorchScriptDeprecationWarning)
@@ -409,7 +410,9 @@ check.resumed(resumed_history, reference_history, killed_after=15)
 # For *using* a model, rather than training it further, the optimiser state is dead weight.
 # The course's recipes save a smaller `model.pt`: the weights, the architecture's name, its
 # configuration and the metadata. `practicaltorch.models.load_model` rebuilds the network from
-# it (safely, in evaluation mode), and the exporters below start from it.
+# it (safely, in evaluation mode), and the exporters below start from it. The metadata also
+# records, through `penguin_scaling`, how the inputs were standardised and what each input and
+# output is, with its unit: the export uses that to build the scaling into the exported model.
 
 # %%
 deploy_dir = workdir / "penguins-species"
@@ -418,7 +421,11 @@ save_checkpoint(
     model=restored.state_dict(),
     architecture="MLP",
     config=dict(restored.config),
-    metadata={**train_set.metadata(), "input_shape": [len(train_set.feature_names)]},
+    metadata={
+        **train_set.metadata(),
+        **penguin_scaling(train_set),
+        "input_shape": [len(train_set.feature_names)],
+    },
 )
 deployed, info = load_model(deploy_dir)
 print(info["architecture"], info["config"]["hidden"], "| classes:", info["metadata"]["classes"])
@@ -438,10 +445,12 @@ print(info["architecture"], info["config"]["hidden"], "| classes:", info["metada
 # TorchScript is deprecated in PyTorch in favour of `torch.export`, but it is what LibTorch and
 # FTorch load today, so for Fortran coupling it is still the right format.
 #
-# `practicaltorch.export.export_run(folder)` loads the `model.pt` in a folder, compiles it, and
-# writes, next to the model file, an example input and the output PyTorch computed for it (raw
-# little-endian float32, so a Fortran or C++ test program can read them in a few lines) and
-# `export.json` describing shapes and versions. `verify(folder)` then starts a *fresh* Python
+# `practicaltorch.export.export_run(folder)` loads the `model.pt` in a folder, builds the
+# recorded scaling into it (so the exported model takes millimetres and grams, not z-scores),
+# compiles it, and writes, next to the model file, an example input and the output PyTorch
+# computed for it (raw little-endian float32, so a Fortran or C++ test program can read them in
+# a few lines) and `export.json` describing shapes, the features in order with their units, and
+# versions. `verify(folder)` then starts a *fresh* Python
 # process that imports only `torch` and `numpy`, loads the file, runs the example and compares.
 # The fresh process matters: it proves the file stands on its own, without your classes or
 # anything else left over in this notebook's memory.
@@ -470,57 +479,72 @@ print({key: manifest[key] for key in ("input", "output", "dtype", "memory_order"
 
 # %% [markdown]
 # Load the TorchScript file here too, exactly as LibTorch would, and compare it with the
-# restored model on all 60 validation birds. The error measure is the largest absolute
-# difference divided by the largest output magnitude.
+# restored model on all 60 validation birds. The exported model is fed the birds' measurements
+# in millimetres and grams (undoing the standardisation of `valid_set.features`); the restored
+# network gets the standardised features it was trained on. The error measure is the largest
+# absolute difference divided by the largest output magnitude.
 
 # %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
     scripted = torch.jit.load(str(ts_export.model_path))
+birds_mm_g = valid_set.features * valid_set.std + valid_set.mean  # physical units
+print("first bird:", dict(zip(manifest["input"]["names"], birds_mm_g[0].tolist(), strict=True)))
 with torch.no_grad():
     reference = restored(valid_set.features)
     restored_error = max_relative_error(deployed(valid_set.features), reference)
-    ts_error = max_relative_error(scripted(valid_set.features), reference)
-print(f"load_model: {restored_error:.1e}   TorchScript: {ts_error:.1e}")
+    ts_error = max_relative_error(scripted(birds_mm_g), reference)
+print(f"load_model: {restored_error:.1e}   TorchScript, in mm and g: {ts_error:.1e}")
 
 # %% [markdown]
-# In Fortran the same model runs like this with FTorch (see `docs/export.md` in the repository
-# for the complete program, the CMake lines and the older FTorch spelling):
+# In Fortran the same model runs like this with FTorch. The lines come from
+# `course/fortran/penguins/penguins.f90` in the course repository, a complete program that the
+# course's tests compile against FTorch and check against Python; `docs/export.md` shows how to
+# build it, and says which FTorch release the course uses.
 #
 # ```fortran
-# real(real32), dimension(5, 60), target :: x   ! (features, birds): reversed, see below
-# real(real32), dimension(3, 60), target :: y   ! (classes, birds)
-# call torch_model_load(model, "model.torchscript.pt", torch_kCPU)
-# call torch_tensor_from_array(inputs(1), x, torch_kCPU, permute_dims=[2, 1])
-# call torch_tensor_from_array(outputs(1), y, torch_kCPU, permute_dims=[2, 1])
+# ! Declared in PyTorch's order, (birds, features): FTorch's default layout makes a
+# ! tensor of shape (2, 5) whose element [i, j] is x(i+1, j+1). No transpose.
+# real(sp), dimension(n_birds, n_features), target :: x
+# real(sp), dimension(n_birds, n_species), target :: scores
+# call torch_model_load(model, trim(model_file), torch_kCPU)
+# call torch_tensor_from_array(inputs(1), x, torch_kCPU)
+# call torch_tensor_from_array(outputs(1), scores, torch_kCPU)
+# ! bill length (mm), bill depth (mm), flipper length (mm), body mass (g), male (1 or 0)
+# x(1, :) = [39.1, 18.7, 181.0, 3750.0, 1.0]
+# x(2, :) = [46.5, 14.8, 217.0, 5200.0, 0.0]
 # call torch_model_forward(model, inputs, outputs)
 # ```
 #
-# The model expects *standardised* inputs in the training order of the features, in float32.
-# The Fortran side must apply the same mean and standard deviation (they are in the metadata),
-# or you can build the scaling into the model before exporting it.
+# Because the export carries the scaling, the Fortran side passes raw measurements in the
+# order `export.json` lists them, in float32, and gets one score per species back.
 #
 # ## 9. Row-major and column-major
 #
 # Python (NumPy, PyTorch) and C store a 2-D array *row by row*: in a `(birds, features)` array,
 # one bird's five features sit next to each other in memory. Fortran stores arrays *column by
-# column*: in `x(5, 60)` the *first* index varies fastest, so `x(1, 1), x(2, 1), ..., x(5, 1)`
-# are next to each other. That is why the Fortran above declares the dimensions reversed:
-# Fortran's `x(features, birds)` occupies exactly the same bytes as PyTorch's
-# `(birds, features)`, and no copy is needed. See it with three birds:
+# column*: in `x(2, 5)` the *first* index varies fastest, so `x(1, 1), x(2, 1)` (the first
+# feature of both birds) are next to each other. A tensor is a pointer plus a shape plus
+# *strides* (how far to step in memory along each dimension), so FTorch wraps a Fortran array
+# without a copy by choosing column-major strides: with the default layout the tensor has the
+# array's shape and `tensor[i, j]` is `x(i+1, j+1)`. That is why the Fortran above declares
+# `x(birds, features)`, in PyTorch's order. The same numbers sit in memory in a different order,
+# though; see it with three birds:
 
 # %%
-three = valid_set.features[:3].numpy()  # (birds, features), row-major
-raw = three.tobytes()  # the bytes in memory, as a file or a Fortran array would hold them
-fortran_x = np.frombuffer(raw, dtype=np.float32).reshape(5, 3, order="F")  # Fortran's x(5, 3)
-print("PyTorch bird 0:   ", np.round(three[0], 3))
-print("Fortran x(:, 1):  ", np.round(fortran_x[:, 0], 3))
+three = valid_set.features[:3].numpy()  # (birds, features), as in PyTorch
+in_c = np.frombuffer(three.tobytes(order="C"), dtype=np.float32)  # PyTorch's, NumPy's, C's
+in_fortran = np.frombuffer(three.tobytes(order="F"), dtype=np.float32)  # Fortran's x(3, 5)
+print("first 6 values in memory, C order:      ", np.round(in_c[:6], 2))
+print("first 6 values in memory, Fortran order:", np.round(in_fortran[:6], 2))
 
 # %% [markdown]
-# The trap is the other way round: reading those bytes as if they were a `(features, birds)`
-# C array, or declaring `x(birds, features)` in Fortran and passing it on without telling
-# FTorch how it is laid out. Either way every number is still there, but they land in the
-# wrong places, and the network silently computes nonsense.
+# The memory order matters whenever bytes cross between the languages without FTorch's help:
+# a file written by NumPy read into a Fortran array, or a Fortran array's bytes handed to
+# Python. Read C-order bytes straight into Fortran's `x(birds, features)` and every number is
+# still there, but in the wrong place, and the network silently computes nonsense. Fill the
+# array with `reshape(buffer, shape(x), order=[2, 1])` instead (last index fastest, as in C),
+# or keep the C-order bytes and tell FTorch with `layout=[2, 1]`; `docs/export.md` shows both.
 #
 # **Task.** A Fortran code hands you the bytes of its array `x(n_features, n_samples)`
 # (float32). Complete `from_fortran` to return a float32 tensor of shape
@@ -587,12 +611,13 @@ else:
 #
 # ### BEGIN SOLUTION
 # - The inputs: which features, in which order, in which units, and that they must be
-#   standardised with the training mean and standard deviation (in the metadata), or better,
-#   fold that scaling into the exported model so it cannot be forgotten.
+#   standardised with the training mean and standard deviation, unless, as here, the scaling
+#   is built into the exported model (`export.json` says which); a body-mass model's output
+#   must likewise be turned back into grams.
 # - The outputs: logits, not probabilities, and the order of the classes.
 # - Types and layout: float32 (a `real(dp)` array must be converted, or the model exported in
-#   float64), and the array declared with the dimensions reversed, `x(features, batch)`, with
-#   `permute_dims=[2, 1]`, or the layout described explicitly.
+#   float64), and the array declared in PyTorch's order, `x(batch, features)`, with FTorch's
+#   default layout, or C-order data described with `layout=[2, 1]`.
 # - Run `example_input.bin` through their build and compare with `example_output.bin` to 1e-5:
 #   that catches layout, scaling and version mistakes before any science is done.
 # - The LibTorch version FTorch is built against should be compatible with the torch that
