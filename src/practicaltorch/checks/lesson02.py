@@ -43,6 +43,7 @@ __all__ = [
     "accuracy",
     "confusion",
     "dataset",
+    "expect_columns",
     "features",
     "loaders",
     "loss_and_optimizer",
@@ -69,9 +70,11 @@ _BIASED = {
 }
 
 
-@check("features")
-def features(chosen: Any) -> str:
-    """Check the chosen input columns: real columns, no target, no island or year."""
+def expect_columns(chosen: Any, *, target: str, why: str) -> None:
+    """Raise a hint unless ``chosen`` names distinct columns: not ``target``, island or year.
+
+    ``why`` says why the target must not be an input.
+    """
     if isinstance(chosen, str) or not isinstance(chosen, Sequence):
         raise Hint(
             f"`features` should be a list of column names such as ['bill_length_mm', ...], "
@@ -84,16 +87,24 @@ def features(chosen: Any) -> str:
             close = [c for c in COLUMNS if c.split("_")[0] in str(name)]
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise Hint(f"`features` names {name!r}, which is not a column{hint}")
-    if "species" in chosen:
-        raise Hint(
-            "`features` contains 'species', the answer itself: the network would learn to "
-            "copy it and could never be used on a bird whose species is unknown"
-        )
+    if target in chosen:
+        raise Hint(f"`features` contains {target!r}, {why}")
     for name, reason in _BIASED.items():
         if name in chosen:
             raise Hint(f"`features` contains {name!r}: {reason}. Leave it out")
     if len(set(chosen)) != len(chosen):
         raise Hint("`features` names a column twice")
+
+
+@check("features")
+def features(chosen: Any) -> str:
+    """Check the chosen input columns: real columns, no target, no island or year."""
+    expect_columns(
+        chosen,
+        target="species",
+        why="the answer itself: the network would learn to copy it and could never be used "
+        "on a bird whose species is unknown",
+    )
     return f"{len(chosen)} features, all properties of the bird itself: {list(chosen)}"
 
 

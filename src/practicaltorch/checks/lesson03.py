@@ -25,7 +25,8 @@ from practicaltorch.checks import (
     model_output,
     number,
 )
-from practicaltorch.data.penguins import COLUMNS, MASS_FEATURES
+from practicaltorch.checks.lesson02 import expect_columns
+from practicaltorch.data.penguins import MASS_FEATURES
 from practicaltorch.recipes.penguins_mass import BASELINE_FACTOR  # the lesson's bar, one place
 
 __all__ = [
@@ -55,26 +56,9 @@ _WHY = {
 @check("features")
 def features(chosen: Any) -> str:
     """Check the inputs: species, sex and the three bill and flipper measurements."""
-    if isinstance(chosen, str) or not isinstance(chosen, Sequence):
-        raise Hint(f"`features` should be a list of column names, not a {type(chosen).__name__}")
-    if len(chosen) == 0:
-        raise Hint("`features` is empty: choose at least one column")
-    unknown = [name for name in chosen if name not in COLUMNS]
-    if unknown:
-        raise Hint(f"`features` names {unknown[0]!r}, which is not a column; see table.columns")
-    if TARGET in chosen:
-        raise Hint(
-            f"`features` contains {TARGET!r}, the value to predict: the network would copy it. "
-            "Remove it"
-        )
-    for name in ("island", "year"):
-        if name in chosen:
-            raise Hint(
-                f"`features` contains {name!r}, a fact about how the data were collected, not "
-                "about the bird: leave it out, as in lesson 02"
-            )
-    if len(set(chosen)) != len(chosen):
-        raise Hint("`features` names a column twice")
+    expect_columns(
+        chosen, target=TARGET, why="the value to predict: the network would copy it. Remove it"
+    )
     missing = [name for name in MASS_FEATURES if name not in chosen]
     if missing:
         why = _WHY.get(missing[0], "a measurement of the bird's size")
