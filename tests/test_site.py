@@ -13,13 +13,11 @@ what is missing, unless the environment variable ``CI`` is set: then they fail.
 from __future__ import annotations
 
 import functools
-import http.server
 import importlib.util
 import json
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -28,6 +26,7 @@ import pytest
 
 from authoring import site
 from tests.conftest import REPO
+from tests.mirror import serve_folder
 
 CHROMIUM = os.environ.get("PRACTICALTORCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -128,20 +127,8 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(built_site: Path) -> Iterator[str]:
     """Serve the built site on localhost; yield its base address."""
-    handler = functools.partial(_QuietHandler, directory=str(built_site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with serve_folder(built_site) as address:
+        yield address
 
 
 def test_site_has_every_part(built_site: Path) -> None:

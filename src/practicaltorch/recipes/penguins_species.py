@@ -11,8 +11,7 @@ from torch import nn
 
 from practicaltorch import plots
 from practicaltorch.data.penguins import SPECIES_FEATURES, Penguins
-from practicaltorch.devices import pick_device, seed_everything
-from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.recipes.base import Bar, Report, begin, save_figure, save_run
 from practicaltorch.recipes.physical import penguin_scaling
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.metrics import confusion_matrix, multiclass_metrics
@@ -77,10 +76,8 @@ def run(
     -------
     Report
     """
-    seed_everything(config.seed)
-    device = pick_device(config.device)
-    default_epochs = 5 if config.quick else config.mlp.epochs
-    settings = replace(config.mlp, epochs=config.epochs or default_epochs)
+    device, epochs = begin(config, 5 if config.quick else config.mlp.epochs, out_dir)
+    settings = replace(config.mlp, epochs=epochs)
 
     train_set = Penguins(train=True, features=config.features)
     valid_set = Penguins(train=False, features=config.features)
@@ -101,11 +98,8 @@ def run(
         with torch.no_grad():
             logits = model(valid_set.features.to(device))
         matrix = confusion_matrix(logits, valid_set.targets.to(device), len(train_set.classes))
-        fig = plots.plot_confusion_matrix(matrix, train_set.classes)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_dir / "confusion_matrix.png", dpi=100, bbox_inches="tight")
-        plots.close(fig)
-        report.files.append("confusion_matrix.png")
+        figure = plots.plot_confusion_matrix(matrix, train_set.classes)
+        save_figure(figure, out_dir, "confusion_matrix.png", report)
         save_run(
             report,
             out_dir,
