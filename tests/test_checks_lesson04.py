@@ -499,7 +499,7 @@ def test_probabilities(capsys: pytest.CaptureFixture[str]) -> None:
     with torch.no_grad():
         right = torch.softmax(net.eval()(x), dim=1)
         wrong = torch.softmax(net.train()(x), dim=1)
-    assert check.probabilities(right, net=net, inputs=x)
+    assert check.probabilities(right, net=net, prepare=lambda _: x, picture=None)
     assert not check.probabilities(None)
     assert not check.probabilities(right.log() * 5)
     assert not check.probabilities(right[0])
@@ -508,5 +508,5 @@ def test_probabilities(capsys: pytest.CaptureFixture[str]) -> None:
     assert said(capsys, "log-probabilities")
     assert not check.probabilities(right.clone().requires_grad_())
     assert said(capsys, "torch.no_grad()")
-    assert not check.probabilities(wrong, net=net, inputs=x)
+    assert not check.probabilities(wrong, net=net, prepare=lambda _: x, picture=None)
     assert said(capsys, "model.eval()")

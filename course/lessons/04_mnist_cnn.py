@@ -715,7 +715,7 @@ with torch.no_grad():
 
 # %%
 check.prepare_function(prepare, device=device)
-check.probabilities(probs, net=model, inputs=prepare(drawing))
+check.probabilities(probs, net=model, prepare=prepare, picture=drawing)
 print(f"the network reads your drawing as a {probs.argmax().item()}")
 for digit, p in enumerate(probs[0].tolist()):
     print(f"{digit}: {'#' * round(40 * p):<40} {100 * p:5.1f}%")

@@ -804,7 +804,9 @@ def prepare_function(prepare: Any, *, device: Any = "cpu", name: str = "prepare"
 
 
 @check("probs")
-def probabilities(probs: Any, *, net: Any = None, inputs: Any = None, n_classes: int = 10) -> str:
+def probabilities(
+    probs: Any, *, net: Any = None, prepare: Any = None, picture: Any = None, n_classes: int = 10
+) -> str:
     """Check ``(1, n_classes)`` probabilities: softmax of the model's logits in evaluation mode."""
     if not isinstance(probs, Tensor):
         raise Hint(f"`probs` is a {type(probs).__name__}, not a tensor")
@@ -822,7 +824,8 @@ def probabilities(probs: Any, *, net: Any = None, inputs: Any = None, n_classes:
         raise Hint("`probs` holds values outside [0, 1]: these are logits; apply torch.softmax")
     if not torch.allclose(values.sum(dim=1), torch.ones(1), atol=1e-4):
         raise Hint("`probs` does not sum to 1: apply softmax over the classes, dim=1")
-    if isinstance(net, nn.Module) and isinstance(inputs, Tensor):
+    if isinstance(net, nn.Module) and prepare is not None:
+        inputs = call(prepare, "prepare", picture)
         want = _reference_logits(net, [(inputs, None)]).softmax(dim=1)
         if not torch.allclose(values, want, atol=1e-4):
             raise Hint(
