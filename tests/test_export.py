@@ -39,7 +39,7 @@ from practicaltorch.export import (
 from practicaltorch.export import torchscript as torchscript_module
 from practicaltorch.export.scaling import Values
 from practicaltorch.export.verify import RELOAD_SCRIPT
-from practicaltorch.models import MLP, DigitCNN, load_model
+from practicaltorch.models import MLP, DigitCNN, EllipseCNN, load_model
 from practicaltorch.training import save_checkpoint
 from tests.native import build as native
 from tests.native import runs
@@ -129,6 +129,10 @@ def test_input_shape_from_the_run_then_the_model() -> None:
         input_shape = (7,)
 
     assert example_input_shape(Stated(7, 2), {}) == (7,)
+    # the course's models state their own input shape
+    assert example_input_shape(MLP(5, 3), {}) == (5,)
+    assert example_input_shape(DigitCNN(in_channels=1, image_size=28), {}) == (1, 28, 28)
+    assert example_input_shape(EllipseCNN(size=64, channels=(8, 16)), None) == (3, 64, 64)
     with pytest.raises(ExportError, match=r"pass input_shape"):
         example_input_shape(nn.Linear(7, 2), {})
     with pytest.raises(ExportError, match="not a list of sizes"):

@@ -85,6 +85,8 @@ class DigitCNN(nn.Module):
                 f"{len(channels)} stages halve a {image_size}x{image_size} image to nothing; "
                 f"use at most {image_size.bit_length() - 1} stages"
             )
+        self.input_shape = (in_channels, image_size, image_size)
+        """One sample's shape, without the batch dimension (exports build examples from it)."""
         self.config = {
             "num_classes": num_classes,
             "in_channels": in_channels,

@@ -152,6 +152,8 @@ class EllipseCNN(nn.Module):
                 f"pool, fewer stages or a size such as {factor * 4}"
             )
         self.pool = pool
+        self.input_shape = (3, size, size)
+        """One sample's shape, without the batch dimension (exports build examples from it)."""
         self.config: dict[str, Any] = {
             "size": size,
             "channels": list(channels),

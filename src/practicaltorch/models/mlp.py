@@ -71,6 +71,8 @@ class MLP(nn.Module):
                 f"layer sizes must be positive, got in={in_features}, hidden={tuple(hidden)}, "
                 f"out={out_features}"
             )
+        self.input_shape = (in_features,)
+        """One sample's shape, without the batch dimension (exports build examples from it)."""
         self.config = {
             "in_features": in_features,
             "out_features": out_features,

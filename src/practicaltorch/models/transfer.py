@@ -107,6 +107,8 @@ class TransferNet(nn.Module):
         _check_arch(arch)
         if num_outputs < 1:
             raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
+        self.input_shape = (3, 224, 224)
+        """One sample's shape, without the batch dimension: ImageNet's size."""
         self.config: dict[str, Any] = {"arch": arch, "num_outputs": num_outputs}
         self.backbone: nn.Module = get_model(arch, weights=None)
         self.head_name, old = _last_linear(self.backbone)
