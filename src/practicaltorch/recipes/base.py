@@ -20,7 +20,7 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from practicaltorch.runs import (
     atomic_file,
@@ -39,15 +39,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Bar",
+    "Log",
     "Recipe",
     "RecipeConfig",
     "Report",
+    "Settings",
     "begin",
     "check_out_dir",
     "resolve_epochs",
     "save_figure",
     "save_run",
 ]
+
+
+Log: TypeAlias = Callable[[str], None] | None
+"""A function that prints one line (for example ``print``), or ``None`` for silence."""
 
 
 class RecipeConfig(Protocol):
@@ -59,8 +65,39 @@ class RecipeConfig(Protocol):
     quick: bool
 
 
+@dataclass
+class Settings:
+    """The settings every recipe has; each recipe's ``Config`` adds its own.
+
+    Attributes
+    ----------
+    seed
+        Seeds the weights and the order of the batches.
+    epochs
+        Passes over the training data; ``None`` for the recipe's default.
+    device
+        ``"cpu"``, ``"cuda"``, ``"mps"``, or ``None`` for the best available.
+    quick
+        A smoke test of a few seconds on less data or fewer epochs; it is not
+        expected to reach the quality bar.
+    """
+
+    seed: int = 0
+    epochs: int | None = None
+    device: str | None = None
+    quick: bool = False
+
+
 class Recipe(Protocol):
-    """What a recipe module provides; :func:`practicaltorch.recipes.get_recipe` returns one."""
+    """What a recipe module provides; :func:`practicaltorch.recipes.get_recipe` returns one.
+
+    Its ``run(config, out_dir=None, *, progress=None, log=None)`` trains and
+    evaluates with ``config`` (a ``Config``) and returns a :class:`Report`. With
+    ``out_dir``, the weights (``model.pt``), ``metrics.json``, the loss curves and
+    the recipe's figures are written there (see :func:`save_run`). ``progress``
+    shows a progress bar (``None``: only in a terminal); ``log`` is called with a
+    line per epoch.
+    """
 
     NAME: str
     BAR: Bar
@@ -72,7 +109,7 @@ class Recipe(Protocol):
         out_dir: Path | None = None,
         *,
         progress: bool | None = None,
-        log: Callable[[str], None] | None = None,
+        log: Log = None,
     ) -> Report:
         """Train and evaluate with ``config``; write results to ``out_dir`` if given."""
         ...

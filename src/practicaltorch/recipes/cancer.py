@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from torch import nn
 
 from practicaltorch.data.cancer import BreastCancer
-from practicaltorch.recipes.base import Bar, Report, begin, save_run
+from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_run
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.metrics import binary_inputs, binary_metrics
 
@@ -21,29 +20,20 @@ BAR = Bar("roc_auc", 0.99, True, "validation ROC-AUC")
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of the breast cancer run.
+
+    The shared settings (``seed``, ``epochs``, ``device``, ``quick``) are those of
+    :class:`~practicaltorch.recipes.base.Settings`.
 
     Attributes
     ----------
-    seed
-        Seed of weights and shuffling.
-    epochs
-        Training epochs; ``None`` uses the default.
-    device
-        ``None`` picks the best available device.
-    quick
-        A few epochs only, for smoke tests.
     split_seed
         Seed of the stratified train/validation split.
     mlp
         Network and optimiser settings.
     """
 
-    seed: int = 0
-    epochs: int | None = None
-    device: str | None = None
-    quick: bool = False
     split_seed: int = 0
     mlp: MLPSettings = field(
         default_factory=lambda: MLPSettings(
@@ -53,26 +43,12 @@ class Config:
 
 
 def run(
-    config: Config,
-    out_dir: Path | None = None,
-    *,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
+    config: Config, out_dir: Path | None = None, *, progress: bool | None = None, log: Log = None
 ) -> Report:
     """Train the tumour classifier and report ROC-AUC and friends on held-out data.
 
-    Parameters
-    ----------
-    config
-        The settings.
-    out_dir
-        If given, weights, ``metrics.json`` and curves are written there.
-    progress, log
-        Passed to :func:`practicaltorch.training.fit`.
-
-    Returns
-    -------
-    Report
+    The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
+    ``out_dir``, weights, ``metrics.json`` and curves are written there.
     """
     device, epochs = begin(config, 3 if config.quick else config.mlp.epochs, out_dir)
     settings = replace(config.mlp, epochs=epochs)

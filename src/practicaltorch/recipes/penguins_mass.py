@@ -8,7 +8,7 @@ more about the split than about the model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from practicaltorch.data.penguins import MASS_FEATURES, Penguins
 from practicaltorch.devices import seed_everything
 from practicaltorch.models.mlp import MLP
-from practicaltorch.recipes.base import Bar, Report, begin, save_run
+from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_run
 from practicaltorch.recipes.physical import penguin_scaling
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.history import History
@@ -47,20 +47,14 @@ BAR = Bar(
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of the penguin body-mass run.
+
+    The shared settings (``seed``, ``epochs``, ``device``, ``quick``) are those of
+    :class:`~practicaltorch.recipes.base.Settings`.
 
     Attributes
     ----------
-    seed
-        Seed of weights and shuffling of the network that is saved. The bar is
-        judged on networks trained with each of :data:`BAR_SEEDS`, whatever this is.
-    epochs
-        Training epochs; ``None`` uses the default.
-    device
-        ``None`` picks the best available device.
-    quick
-        A few epochs only, for smoke tests.
     features
         Input columns.
     mlp
@@ -69,10 +63,6 @@ class Config:
         unregularised net fits their noise.
     """
 
-    seed: int = 0
-    epochs: int | None = None
-    device: str | None = None
-    quick: bool = False
     features: tuple[str, ...] = MASS_FEATURES
     mlp: MLPSettings = field(
         default_factory=lambda: MLPSettings(
@@ -144,25 +134,15 @@ def bar_metrics(maes: Mapping[int, float], baseline_mae: float) -> dict[str, flo
 
 
 def run(
-    config: Config,
-    out_dir: Path | None = None,
-    *,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
+    config: Config, out_dir: Path | None = None, *, progress: bool | None = None, log: Log = None
 ) -> Report:
     """Train the body-mass network; report its MAE beside the least-squares baseline.
 
     The network is trained with ``config.seed`` (the one saved) and with each
     other seed of :data:`BAR_SEEDS`, for the bar.
 
-    Parameters
-    ----------
-    config
-        The settings.
-    out_dir
-        If given, weights, ``metrics.json`` and curves are written there.
-    progress, log
-        Passed to :func:`practicaltorch.training.fit`.
+    The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
+    ``out_dir``, weights, ``metrics.json`` and curves are written there.
 
     Returns
     -------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from torch import nn
 
 from practicaltorch import plots
 from practicaltorch.data.penguins import SPECIES_FEATURES, Penguins
-from practicaltorch.recipes.base import Bar, Report, begin, save_figure, save_run
+from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_figure, save_run
 from practicaltorch.recipes.physical import penguin_scaling
 from practicaltorch.recipes.tabular import MLPSettings, train_mlp
 from practicaltorch.training.metrics import confusion_matrix, multiclass_metrics
@@ -24,29 +23,20 @@ BAR = Bar("accuracy", 59 / 60 - 1e-9, True, "validation accuracy (60 birds)", "%
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of the penguin species run.
+
+    The shared settings (``seed``, ``epochs``, ``device``, ``quick``) are those of
+    :class:`~practicaltorch.recipes.base.Settings`.
 
     Attributes
     ----------
-    seed
-        Seed of weights and shuffling.
-    epochs
-        Training epochs; ``None`` uses the default.
-    device
-        ``None`` picks the best available device.
-    quick
-        A few epochs only, for smoke tests.
     features
         Input columns.
     mlp
         Network and optimiser settings.
     """
 
-    seed: int = 0
-    epochs: int | None = None
-    device: str | None = None
-    quick: bool = False
     features: tuple[str, ...] = SPECIES_FEATURES
     mlp: MLPSettings = field(
         default_factory=lambda: MLPSettings(hidden=(32, 32), epochs=60, batch_size=32, lr=1e-2)
@@ -54,27 +44,12 @@ class Config:
 
 
 def run(
-    config: Config,
-    out_dir: Path | None = None,
-    *,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
+    config: Config, out_dir: Path | None = None, *, progress: bool | None = None, log: Log = None
 ) -> Report:
     """Train the species classifier and report its validation accuracy.
 
-    Parameters
-    ----------
-    config
-        The settings.
-    out_dir
-        If given, weights, ``metrics.json``, curves and a confusion matrix are
-        written there.
-    progress, log
-        Passed to :func:`practicaltorch.training.fit`.
-
-    Returns
-    -------
-    Report
+    The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
+    ``out_dir``, weights, ``metrics.json``, curves and a confusion matrix are written there.
     """
     device, epochs = begin(config, 5 if config.quick else config.mlp.epochs, out_dir)
     settings = replace(config.mlp, epochs=epochs)
