@@ -72,6 +72,10 @@ def test_fetch_into_an_empty_data_dir(
     for name, data in FILES.items():
         assert (raw / name).read_bytes() == data
     assert leftovers(raw) == []  # no .gz, no temporary file
+    if os.name == "posix":  # readable as any new file is, for a shared data folder
+        mask = os.umask(0)
+        os.umask(mask)
+        assert {(raw / name).stat().st_mode & 0o777 for name in FILES} == {0o666 & ~mask}
     out = capsys.readouterr()
     assert f"MNIST ready in {raw}" in out.out
     assert "Downloading http://127.0.0.1:" in out.err

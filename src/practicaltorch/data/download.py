@@ -177,10 +177,19 @@ def _copy_checked(source: gzip.GzipFile, target: IO[bytes], resource: GzipResour
         )
 
 
+def _file_mode() -> int:
+    """Return the permissions a new file normally gets here (``0o666`` less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _install(archive: Path, resource: GzipResource, folder: Path) -> None:
     """Decompress ``archive`` into ``folder/resource.name`` atomically, if it checks out."""
     with gzip.open(archive, "rb") as source, atomic_file(folder / resource.name) as target:
         _copy_checked(source, target, resource)
+        if hasattr(os, "fchmod"):  # temporary files are private; data folders may be shared
+            os.fchmod(target.fileno(), _file_mode())
 
 
 def _fetch_from(url: str, resource: GzipResource, folder: Path, verify_archive: bool) -> None:
