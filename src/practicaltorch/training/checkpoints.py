@@ -60,6 +60,17 @@ def save_checkpoint(path: str | os.PathLike[str], **contents: Any) -> Path:
     -------
     pathlib.Path
         The path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from torch import nn
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = save_checkpoint(folder / "c.pt", model=nn.Linear(2, 1).state_dict(), epoch=3)
+    >>> sorted(load_checkpoint(path))  # no temporary file is left beside it
+    ['epoch', 'model']
+    >>> [p.name for p in folder.iterdir()]
+    ['c.pt']
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
