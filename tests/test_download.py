@@ -7,6 +7,7 @@ the real files (and torchvision's real checksums) are in ``test_mnist.py``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import subprocess
@@ -303,15 +304,27 @@ def test_an_interrupted_download_leaves_no_partial_file(
     assert leftovers(empty_data_dir / "MNIST" / "raw") == []
 
 
-def test_a_full_disk_is_explained(
-    mirror: Path, empty_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "x"), "the disk is full"),
+        (PermissionError(errno.EACCES, "Permission denied", "x"), "permission denied"),
+    ],
+)
+def test_disk_errors_are_explained(
+    mirror: Path,
+    empty_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: OSError,
+    expected: str,
 ) -> None:
-    def full(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device", "somewhere")
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
 
-    monkeypatch.setattr(dl, "_install", full)
-    with pytest.raises(DownloadError, match="the disk is full"):
+    monkeypatch.setattr(dl, "_install", fail)
+    with pytest.raises(DownloadError, match=expected) as caught:
         download_mnist()
+    assert "PRACTICALTORCH_DATA" in str(caught.value)
     assert leftovers(empty_data_dir / "MNIST" / "raw") == []
 
 
