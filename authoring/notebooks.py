@@ -93,37 +93,7 @@ def check_markers(source: Path) -> int:
         If a marker is unmatched, nested, misspelt (``### BEGIN SOLUTON``), or a
         region runs into the next cell; the message names the file and its line.
     """
-    opened: int | None = None
-    regions = 0
-    for number, line in enumerate(source.read_text().splitlines(), start=1):
-        where = f"{source}, line {number}"
-        match = _MARKER.match(line)
-        if _CELL_START.match(line) and opened is not None:
-            raise MarkerError(
-                f"{source}, line {opened}: {BEGIN} is not closed with {END} before the next "
-                f"cell starts at line {number}"
-            )
-        if match is None:
-            if _looks_like_marker(line):
-                raise MarkerError(
-                    f"{where}: {line.strip()!r} looks like a solution marker but is not "
-                    f"exactly {BEGIN!r} or {END!r}; fix its spelling"
-                )
-            continue
-        if match.group(2) == BEGIN:
-            if opened is not None:
-                raise MarkerError(
-                    f"{where}: {BEGIN} inside another solution region (opened at line "
-                    f"{opened}); regions must not nest"
-                )
-            opened = number
-        elif opened is None:
-            raise MarkerError(f"{where}: {END} without a {BEGIN} before it")
-        else:
-            opened, regions = None, regions + 1
-    if opened is not None:
-        raise MarkerError(f"{source}, line {opened}: {BEGIN} is never closed with {END}")
-    return regions
+    return len(list(_regions(source.read_text().splitlines(), str(source), whole_file=True)))
 
 
 @dataclass
@@ -137,24 +107,41 @@ class NotebookPair:
     problems: list[str] = field(default_factory=list)
 
 
-def _regions(lines: list[str], where: str) -> Iterator[tuple[int, int, str]]:
-    """Yield (begin line, end line, indentation) of each marked region."""
+def _regions(
+    lines: list[str], where: str, whole_file: bool = False
+) -> Iterator[tuple[int, int, str]]:
+    """Yield (begin line, end line, indentation) of each marked region, counting from 0.
+
+    Errors name ``where`` and the line, counting from 1. With ``whole_file``, a
+    region must also end before the next ``# %%`` cell starts.
+    """
     begin: tuple[int, str] | None = None
     for number, line in enumerate(lines):
+        at = f"{where}, line {number + 1}"
+        if whole_file and begin is not None and _CELL_START.match(line):
+            raise MarkerError(
+                f"{where}, line {begin[0] + 1}: {BEGIN} is not closed with {END} before the "
+                f"next cell starts at line {number + 1}"
+            )
         match = _MARKER.match(line)
         if not match:
+            if _looks_like_marker(line):
+                raise MarkerError(
+                    f"{at}: {line.strip()!r} looks like a solution marker but is not "
+                    f"exactly {BEGIN!r} or {END!r}; fix its spelling"
+                )
             continue
         indent, marker = match.groups()
         if marker == BEGIN:
             if begin is not None:
                 raise MarkerError(
-                    f"{where}, line {number + 1}: {BEGIN} inside another solution region "
+                    f"{at}: {BEGIN} inside another solution region "
                     f"(opened at line {begin[0] + 1}); regions must not nest"
                 )
             begin = (number, indent)
         else:
             if begin is None:
-                raise MarkerError(f"{where}, line {number + 1}: {END} without a {BEGIN} before it")
+                raise MarkerError(f"{at}: {END} without a {BEGIN} before it")
             yield begin[0], number, begin[1]
             begin = None
     if begin is not None:

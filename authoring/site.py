@@ -106,17 +106,9 @@ def _title(notebook: NotebookNode, fallback: str) -> str:
 
 
 def find_lessons(repo_root: Path) -> list[Lesson]:
-    """Return the lessons that have both a solution and an exercise notebook.
+    """Return the lessons of the checkout ``repo_root``, sorted by file name.
 
-    Parameters
-    ----------
-    repo_root
-        The repository checkout.
-
-    Returns
-    -------
-    list of Lesson
-        Sorted by file name (``00_...``, ``01_...``).
+    Every lesson must have both a solution and an exercise notebook.
 
     Raises
     ------

@@ -133,29 +133,13 @@ def atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
 
 
 def write_atomic(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically.
-
-    Parameters
-    ----------
-    path
-        The file to write; its folder must exist.
-    data
-        The complete contents.
-    """
+    """Write the bytes ``data`` to the file ``path`` atomically; its folder must exist."""
     with atomic_file(path) as handle:
         handle.write(data)
 
 
 def write_json_atomic(path: PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically.
-
-    Parameters
-    ----------
-    path
-        The file to write; its folder must exist.
-    obj
-        JSON-serialisable data.
-    """
+    """Write JSON-serialisable ``obj`` as indented JSON to ``path`` atomically (see above)."""
     write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
 
 

@@ -324,23 +324,10 @@ def resolve_epochs(epochs: int | None, default: int) -> int:
 def check_out_dir(out_dir: Path) -> Path:
     """Check, before any training, that a run's results can be written to ``out_dir``.
 
-    Parameters
-    ----------
-    out_dir
-        The run folder; created if needed.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder.
-
-    Raises
-    ------
-    FileExistsError
-        If it already holds a finished run or an export: results are never replaced.
-    OSError
-        If it cannot be created or written to (see
-        :func:`practicaltorch.runs.describe_os_error`).
+    The folder is created if needed and returned. A :class:`FileExistsError` says
+    it already holds a finished run or an export (results are never replaced);
+    any other :class:`OSError` that it cannot be written to (see
+    :func:`practicaltorch.runs.describe_os_error`).
     """
     check_writable(out_dir)
     if is_finished(out_dir) or (out_dir / "export").exists():

@@ -23,15 +23,12 @@ BAR = Bar("roc_auc", 0.99, True, "validation ROC-AUC")
 class Config(Settings):
     """Settings of the breast cancer run.
 
-    The shared settings (``seed``, ``epochs``, ``device``, ``quick``) are those of
-    :class:`~practicaltorch.recipes.base.Settings`.
-
     Attributes
     ----------
     split_seed
         Seed of the stratified train/validation split.
     mlp
-        Network and optimiser settings.
+        The classifier's hidden width, epochs, learning rate and weight decay.
     """
 
     split_seed: int = 0

@@ -50,15 +50,12 @@ BAR = Bar(
 class Config(Settings):
     """Settings of the penguin body-mass run.
 
-    The shared settings (``seed``, ``epochs``, ``device``, ``quick``) are those of
-    :class:`~practicaltorch.recipes.base.Settings`.
-
     Attributes
     ----------
     features
-        Input columns.
+        The measurements the body mass is predicted from.
     mlp
-        Network and optimiser settings. A wide single hidden layer with strong
+        The regressor: a wide single hidden layer with strong
         weight decay: the relationship is nearly linear, and with 273 birds an
         unregularised net fits their noise.
     """

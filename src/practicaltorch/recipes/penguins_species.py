@@ -26,15 +26,12 @@ BAR = Bar("accuracy", 59 / 60 - 1e-9, True, "validation accuracy (60 birds)", "%
 class Config(Settings):
     """Settings of the penguin species run.
 
-    The shared settings (``seed``, ``epochs``, ``device``, ``quick``) are those of
-    :class:`~practicaltorch.recipes.base.Settings`.
-
     Attributes
     ----------
     features
-        Input columns.
+        The body measurements the network classifies from.
     mlp
-        Network and optimiser settings.
+        Widths, epochs, batch size and learning rate of the classifier.
     """
 
     features: tuple[str, ...] = SPECIES_FEATURES
