@@ -245,3 +245,27 @@ def test_fortran_names_are_valid() -> None:
 
     for text in ("penguins-species", "3d", "a b c", "x" * 80, "---"):
         assert re.fullmatch(r"[a-z][a-z0-9_]{0,62}", fortran_name(text)), text
+
+
+def test_fortran_program_needs_a_torchscript_export(tmp_path: Path) -> None:
+    from practicaltorch.export import ExportError
+
+    with pytest.raises(FileNotFoundError, match="export the run first"):
+        write_fortran_program(tmp_path, tmp_path / "out")
+    (tmp_path / "export.json").write_text(json.dumps({"format": "onnx"}))
+    with pytest.raises(ExportError, match="FTorch loads TorchScript"):
+        write_fortran_program(tmp_path, tmp_path / "out")
+
+
+def test_missing_ftorch_sources_are_a_reason_to_skip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.native import ftorch
+
+    monkeypatch.setenv("PRACTICALTORCH_FTORCH_SRC", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PRACTICALTORCH_FTORCH_CACHE", str(tmp_path / "cache"))
+    reason = ftorch.unavailable_reason()
+    assert reason is not None and "no FTorch sources" in reason
+    with pytest.raises(ftorch.FTorchUnavailableError, match="PRACTICALTORCH_FTORCH_SRC"):
+        ftorch.ftorch_prefix()
+    assert not (tmp_path / "cache").exists()  # nothing half-built is left behind
