@@ -85,7 +85,7 @@ def test_train_step(capsys: pytest.CaptureFixture[str]) -> None:
         loss.backward()
         opt.step()
         model.zero_grad()
-        return float(loss)
+        return loss.item()
 
     assert check.train_step(clear_at_end)
 
