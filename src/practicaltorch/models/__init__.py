@@ -14,6 +14,7 @@ from torch import nn
 
 from practicaltorch.models.cnn import DigitCNN
 from practicaltorch.models.coordconv import EllipseCNN
+from practicaltorch.models.lorenz96 import LocalNet
 from practicaltorch.models.mlp import ACTIVATIONS, MLP
 from practicaltorch.models.transfer import TransferNet, transfer_model
 
@@ -21,6 +22,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "MLP": MLP,
     "DigitCNN": DigitCNN,
     "EllipseCNN": EllipseCNN,
+    "LocalNet": LocalNet,
     "TransferNet": TransferNet,
 }
 """Model classes :func:`build_model` knows by name."""

@@ -27,6 +27,7 @@ RECIPES: dict[str, str] = {
     "cancer": "practicaltorch.recipes.cancer",
     "mnist": "practicaltorch.recipes.mnist",
     "ellipses": "practicaltorch.recipes.ellipses",
+    "lorenz96": "practicaltorch.recipes.lorenz96",
 }
 """Recipe names, in the order ``practicaltorch run all`` runs them, and their modules."""
 
