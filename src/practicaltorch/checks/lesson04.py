@@ -661,16 +661,9 @@ def confusion(
 def precision_recall_f1(precision: Any, recall: Any, f1: Any, matrix: Tensor) -> str:
     """Check per-class precision, recall and F1 (tensors, arrays or lists) from ``matrix``."""
     counts = torch.as_tensor(matrix).double()
-    n = counts.shape[0]
-    correct = counts.diagonal()
-    want = {"precision": correct / counts.sum(dim=0).clamp(min=1)}
-    want["recall"] = correct / counts.sum(dim=1).clamp(min=1)
-    want["f1"] = (
-        2
-        * want["precision"]
-        * want["recall"]
-        / (want["precision"] + want["recall"]).clamp(min=1e-12)
-    )
+    n, correct = counts.shape[0], counts.diagonal()
+    p, r = correct / counts.sum(dim=0).clamp(min=1), correct / counts.sum(dim=1).clamp(min=1)
+    want = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r).clamp(min=1e-12)}
     got = {}
     for value, label in ((precision, "precision"), (recall, "recall"), (f1, "f1")):
         try:
@@ -691,11 +684,7 @@ def precision_recall_f1(precision: Any, recall: Any, f1: Any, matrix: Tensor) ->
     def close(label: str, other: str) -> bool:
         return bool(torch.allclose(got[label], want[other], atol=1e-4))
 
-    if (
-        close("precision", "recall")
-        and close("recall", "precision")
-        and not close("precision", "precision")
-    ):
+    if close("precision", "recall") and close("recall", "precision") and not torch.equal(p, r):
         raise Hint(
             "`precision` and `recall` are swapped: precision divides the diagonal by the "
             "column sums (predictions), recall by the row sums (true images)"
