@@ -584,3 +584,12 @@ def test_recipe_callbacks_resume_only_unfinished_run_folders(tmp_path: Path) -> 
     (tmp_path / "metrics.json").write_text("{}")
     assert not checkpoint_of(tmp_path).resume, "a finished run is never continued"
     assert not any(isinstance(c, Checkpoint) for c in standard_callbacks(False, print))
+
+
+def test_callbacks_that_are_not_callbacks_are_clear() -> None:
+    model, train, valid, opt = setup()
+    loss = nn.CrossEntropyLoss()
+    with pytest.raises(TypeError, match="takes a list"):
+        fit(model, train, valid, loss, opt, epochs=1, device=CPU, callbacks=EarlyStopping())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"subclass practicaltorch\.training\.Callback"):
+        fit(model, train, valid, loss, opt, epochs=1, device=CPU, callbacks=[print])  # type: ignore[list-item]

@@ -13,7 +13,7 @@ import copy
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -65,7 +65,7 @@ class FitState:
     scheduler: Scheduler | None
     train_batches: Iterable[tuple[Tensor, Tensor]]
     epochs: int
-    callbacks: list[Callback]
+    callbacks: Sequence[Callback]
     history: History = field(default_factory=History)
     stop: bool = False
     stop_reason: str = ""
@@ -73,6 +73,15 @@ class FitState:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if isinstance(self.callbacks, Callback):
+            raise TypeError("callbacks takes a list, for example callbacks=[EarlyStopping()]")
+        wrong = [c for c in self.callbacks if not isinstance(c, Callback)]
+        if wrong:
+            raise TypeError(
+                f"callbacks must be Callback objects such as EarlyStopping() or "
+                f"Checkpoint(folder), got {wrong[0]!r}; for your own, subclass "
+                "practicaltorch.training.Callback"
+            )
         self.callbacks = sorted(self.callbacks, key=lambda callback: callback.order)
 
     @property

@@ -291,7 +291,7 @@ def fit(
     main process shows progress, logs and writes checkpoints.
     """
     callbacks = [ProgressBar()] if callbacks is None else callbacks
-    state = FitState(model, optimizer, scheduler, train_batches, epochs, list(callbacks))
+    state = FitState(model, optimizer, scheduler, train_batches, epochs, callbacks)
     per_batch = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
     for callback in state.callbacks:
         callback.before_fit(state)  # a resuming Checkpoint fills in weights, history, ...
