@@ -172,7 +172,7 @@ def test_penguin_program_takes_millimetres_and_grams(
     ftorch: Path, exports: dict[str, Path], tmp_path: Path
 ) -> None:
     """The course's Fortran example: physical units in, the same scores as Python out."""
-    build = build_cmake_project(PENGUIN_PROGRAM, tmp_path / "build", ftorch)
+    build = build_cmake_project(PENGUIN_PROGRAM, tmp_path / "build", ftorch, compat=False)
     model_file = exports["penguins_species"] / "model.torchscript.pt"
     done = run_program([str(build / "penguins"), str(model_file)])
     assert done.returncode == 0, done.stdout + done.stderr
@@ -195,7 +195,8 @@ def check_generated(folder: Path, ftorch: Path, shape: list[int]) -> str:
     source = next(folder.glob("*.f90")).read_text()
     assert f"dimension({', '.join(map(str, shape))})" in source
     assert "find_package(FTorch REQUIRED)" in (folder / "CMakeLists.txt").read_text()
-    build = build_cmake_project(folder, folder / "build", ftorch)
+    # configured as a learner would: only the prefix paths, no extra CMake include
+    build = build_cmake_project(folder, folder / "build", ftorch, compat=False)
     done = run_program(["ctest", "--test-dir", str(build), "--output-on-failure"])
     assert done.returncode == 0, done.stdout + done.stderr
     program = next(p for p in build.iterdir() if p.name == next(folder.glob("*.f90")).stem)

@@ -281,6 +281,7 @@ def build_cmake_project(
     prefix: Path | None = None,
     *,
     extra_args: Sequence[str] = (),
+    compat: bool = True,
 ) -> Path:
     """Configure and build a CMake project that uses ``find_package(FTorch)``.
 
@@ -294,6 +295,9 @@ def build_cmake_project(
         FTorch's install prefix; defaults to :func:`ftorch_prefix` (building it if needed).
     extra_args
         More ``-D...`` arguments for the configure step.
+    compat
+        Pass ``cmake/torch_compat.cmake`` with ``-DCMAKE_PROJECT_INCLUDE``; ``False``
+        configures the project exactly as a learner would, with only the prefix paths.
 
     Returns
     -------
@@ -308,7 +312,10 @@ def build_cmake_project(
     prefix = ftorch_prefix() if prefix is None else prefix
     build.mkdir(parents=True, exist_ok=True)
     configure = ["cmake", "-S", str(source), "-B", str(build), *_generator()]
-    _run([*configure, *cmake_args(prefix), *extra_args], build / "cmake.log")
+    args = cmake_args(prefix)
+    if not compat:
+        args = [arg for arg in args if not arg.startswith("-DCMAKE_PROJECT_INCLUDE=")]
+    _run([*configure, *args, *extra_args], build / "cmake.log")
     _run(["cmake", "--build", str(build), f"-j{_jobs()}"], build / "cmake.log")
     return build
 

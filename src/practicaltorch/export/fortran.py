@@ -46,6 +46,11 @@ CMAKE_TEMPLATE = """\
 cmake_minimum_required(VERSION 3.18)
 project(@NAME@ LANGUAGES Fortran)
 
+# With a CUDA build of torch but no CUDA toolkit, torch's CMake files stop unless this
+# target exists. A Fortran program on the CPU needs no CUDA to build.
+if(NOT TARGET torch::cudart)
+  add_library(torch::cudart INTERFACE IMPORTED)
+endif()
 find_package(FTorch REQUIRED)
 
 add_executable(@NAME@ @NAME@.f90)
@@ -62,7 +67,7 @@ add_test(NAME @NAME@ COMMAND @NAME@ WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR
 
 PROGRAM_TEMPLATE = """\
 ! @NAME@: run @MODEL@ through FTorch and check it against PyTorch.
-! Written by `practicaltorch export --fortran` for FTorch @FTORCH@ (see CMakeLists.txt).
+! Written by `practicaltorch export --fortran` for FTorch @FTORCH@; CMakeLists.txt builds it.
 !
 ! Input  x@IN_DIMS@
 @IN_DOC@
