@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -196,3 +199,41 @@ def test_describe_os_error_without_a_filename() -> None:
     read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
     assert runs.describe_os_error(read_only).startswith("the file system")
     assert runs.describe_os_error(OSError("odd")) == "odd"
+
+
+def test_run_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    target = tmp_path / "metrics.json"
+    runs.write_json_atomic(target, {})
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask, "not private like a temporary file"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs, where the machine allows mounting one (as root on Linux)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root on Linux)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command")
+def test_a_really_full_disk_keeps_the_old_file(tiny_disk: Path) -> None:
+    target = tiny_disk / "model.pt"
+    runs.write_atomic(target, b"old weights")
+    with pytest.raises(OSError) as caught:
+        runs.write_atomic(target, bytes(200_000))
+    assert caught.value.errno == errno.ENOSPC
+    assert "the disk is full" in runs.describe_os_error(caught.value)
+    assert target.read_bytes() == b"old weights"
+    assert [p.name for p in tiny_disk.iterdir()] == ["model.pt"], "no partial file left"

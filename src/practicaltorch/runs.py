@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import tempfile
@@ -77,6 +78,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@functools.cache
+def _file_mode() -> int:
+    """Return the permissions a new file gets here (``0o666`` less the umask)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _naming(error: OSError, path: Path) -> OSError:
     """Return ``error`` as the same kind of error, naming ``path`` instead of a temporary file."""
     if error.errno is None:
@@ -118,6 +127,7 @@ def atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
     except OSError as error:
         raise _naming(error, target) from error
     try:
+        os.chmod(tmp_name, _file_mode())  # mkstemp makes it private; keep the usual mode
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()

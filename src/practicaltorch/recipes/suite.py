@@ -176,6 +176,8 @@ def advice_for(error: Exception) -> str:
             f"while online, or set {DATA_ENV_VAR} to a folder that already holds it "
             "(`practicaltorch doctor` shows what is cached)"
         )
+    if isinstance(error, OSError) and error.filename:
+        return "fix what the message above says and run it again; earlier runs are untouched"
     if isinstance(error, OSError):
         return describe_os_error(error)
     return "see the message above"
