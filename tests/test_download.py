@@ -199,7 +199,7 @@ def test_offline_message_says_what_to_do(
         MNIST(train=False, download=True)
     message = str(caught.value)
     assert "could not download" in message and "refused" in message
-    for advice in ("practicaltorch fetch", "PRACTICALTORCH_DATA", MIRROR):
+    for advice in ("practicaltorch fetch", "PRACTICALTORCH_DATA", MIRROR, "is reachable"):
         assert advice in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert leftovers(empty_data_dir / "MNIST" / "raw") == []

@@ -275,9 +275,14 @@ def _resources() -> list[GzipResource]:
     ]
 
 
-def _offline_advice(raw_dir: Path) -> str:
+def _offline_advice(raw_dir: Path, mirror: str | None) -> str:
+    check = (
+        f"Check that {mirror} (from ${MIRROR_ENV_VAR}) is reachable and holds the four .gz files"
+        if mirror
+        else "Check the internet connection (and any proxy)"
+    )
     return (
-        f"Check the internet connection (and any proxy) and run `{MNIST_FETCH_COMMAND}` again. "
+        f"{check} and run `{MNIST_FETCH_COMMAND}` again. "
         f"Offline, copy the four files {', '.join(MNIST_FILES)} from a machine that has them "
         f"into {raw_dir}, or set {DATA_ENV_VAR} to a folder that holds MNIST/raw/, or set "
         f"{MIRROR_ENV_VAR} to the URL of a folder holding the four .gz files."
@@ -318,15 +323,14 @@ def download_mnist(root: str | os.PathLike[str] | None = None) -> Path:
     root_dir = resolve_root(root)
     raw_dir = mnist_raw_dir(root_dir)
     mirrors = mnist_mirrors()
-    custom = bool(os.environ.get(MIRROR_ENV_VAR, "").strip())
+    custom = mirrors[0] if os.environ.get(MIRROR_ENV_VAR, "").strip() else None
     try:
         # A mirror of our own may have compressed the files itself: then only
         # the decompressed files' checksums can be known in advance.
-        download_gzipped(_resources(), raw_dir, mirrors, verify_archives=not custom)
+        download_gzipped(_resources(), raw_dir, mirrors, verify_archives=custom is None)
     except DownloadError as error:
-        raise DownloadError(
-            f"could not download MNIST into {raw_dir}: {error}. {_offline_advice(raw_dir)}"
-        ) from None
+        advice = _offline_advice(raw_dir, custom)
+        raise DownloadError(f"could not download MNIST into {raw_dir}: {error}. {advice}") from None
     except OSError as error:
         raise DownloadError(
             f"cannot write MNIST into {raw_dir}: {describe_os_error(error)}. Set {DATA_ENV_VAR} "
