@@ -17,11 +17,11 @@ are written with the :func:`check` decorator of :mod:`practicaltorch.checks._cor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from practicaltorch.checks._core import (
     CheckResult,
@@ -40,8 +40,6 @@ __all__ = [
     "Hint",
     "as_number",
     "call",
-    "call_learner",
-    "call_model",
     "check",
     "check_close",
     "check_decreasing",
@@ -52,7 +50,6 @@ __all__ = [
     "expect_tensor",
     "fail",
     "model_output",
-    "not_done",
     "number",
     "passed",
 ]
@@ -209,37 +206,3 @@ def check_metric(
             "check the data are scaled, or compare your code with the worked solution"
         )
     return f"{name} is {show(got)} ({relation} {show(bar)})"
-
-
-# The three helpers below are the older style, kept while lessons 04-08 move onto
-# `check`, `call` and `model_output`; remove them when nothing imports them.
-
-
-def not_done(value: Any, name: str) -> CheckResult | None:
-    """Return a failing result if ``value`` is still ``None`` or ``...`` (older style)."""
-    if value is None or value is Ellipsis:
-        return fail(
-            f"`{name}` has no value yet: replace the `# YOUR CODE HERE` stub and run the cell"
-        )
-    return None
-
-
-def call_learner(
-    function: Callable[..., Any], name: str, *args: Any
-) -> tuple[Any, CheckResult | None]:
-    """Call a learner's function; return ``(result, None)`` or ``(None, hint)`` (older style)."""
-    try:
-        return call(function, name, *args), None
-    except Hint as hint:
-        return None, fail(str(hint))
-
-
-def call_model(model: nn.Module, name: str, example: Tensor) -> tuple[Any, CheckResult | None]:
-    """Run a model in eval mode without gradients: ``(output, None)`` or ``(None, hint)``."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return call_learner(model, name, example)
-    finally:
-        model.train(was_training)
