@@ -244,6 +244,26 @@ def test_ellipse_cnn_argument_errors() -> None:
         EllipseCNN(size=32, channels=())
 
 
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [
+        ((2, 3, 64, 64), r"built for 32x32 images, got 64x64"),
+        ((2, 3, 32, 16), r"built for 32x32 images, got 32x16"),
+        ((3, 32, 32), r"shape \(N, 3, 32, 32\), got \[3, 32, 32\]"),
+        ((2, 1, 32, 32), r"RGB batches of shape \(N, 3, 32, 32\)"),
+    ],
+)
+def test_ellipse_cnn_names_the_expected_image_size(shape: tuple[int, ...], match: str) -> None:
+    model = EllipseCNN(size=32, channels=(8, 16), hidden=16, pool=2).eval()
+    with pytest.raises(ValueError, match=match):
+        model(torch.zeros(shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+        scripted = torch.jit.script(model)
+    with pytest.raises(Exception, match=match):  # the exported model says the same
+        scripted(torch.zeros(shape))
+
+
 def test_background_difference_and_coordinates() -> None:
     images = torch.full((1, 3, 16, 16), 0.25)
     images[:, :, 4:9, 0:6] = 0.75  # an object touching the left border

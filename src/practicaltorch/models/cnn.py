@@ -22,6 +22,12 @@ class DigitCNN(nn.Module):
     ``Linear(hidden) -> ReLU -> [Dropout] -> Linear(num_classes)``, which
     outputs logits (train with ``nn.CrossEntropyLoss``).
 
+    With ``first_stride=2`` the first convolution steps two pixels at a time
+    instead, so it halves the image itself and the first stage needs no
+    pooling. At full resolution that is a quarter of the convolution's work and
+    no pooling of a large map: on one CPU core a third less time per epoch,
+    for the same accuracy on MNIST.
+
     The network works with either memory layout. For speed on CPUs convert it
     and its inputs to ``torch.channels_last``::
 
@@ -37,7 +43,9 @@ class DigitCNN(nn.Module):
         Height and width of the (square) input images.
     channels
         Output channels of each stage. The default ``(8, 16, 32)`` reaches 99%
-        on MNIST in three epochs; wider stages learn a little more, slower.
+        on MNIST in two epochs (with ``first_stride=2``, batches of 128 and
+        label smoothing, as in the MNIST recipe); wider stages learn a little
+        more, slower.
     convs_per_stage
         Convolutions in each stage before pooling.
     hidden
@@ -47,11 +55,17 @@ class DigitCNN(nn.Module):
         Batch normalisation after each convolution.
     dropout
         Dropout probability before the output layer (0 for none).
+    first_stride
+        Stride of the first convolution: 1 (pool after the first stage, like
+        every other stage) or 2 (the convolution halves the image; no pooling
+        in the first stage).
 
     Examples
     --------
     >>> import torch
     >>> DigitCNN()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    >>> DigitCNN(first_stride=2)(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     """
 
@@ -66,6 +80,7 @@ class DigitCNN(nn.Module):
         hidden: int = 128,
         batch_norm: bool = True,
         dropout: float = 0.0,
+        first_stride: int = 1,
     ) -> None:
         super().__init__()
         if not channels or any(c < 1 for c in channels):
@@ -79,12 +94,19 @@ class DigitCNN(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        side = image_size // 2 ** len(channels)
+        if first_stride not in (1, 2):
+            raise ValueError(f"first_stride must be 1 or 2, got {first_stride}")
+        # Each stage halves the side: pooling rounds down, a stride-2 convolution up.
+        side = image_size
+        for stage in range(len(channels)):
+            side = (side + 1) // 2 if stage == 0 and first_stride == 2 else side // 2
         if side < 1:
             raise ValueError(
                 f"{len(channels)} stages halve a {image_size}x{image_size} image to nothing; "
                 f"use at most {image_size.bit_length() - 1} stages"
             )
+        self.in_channels = in_channels
+        self.image_size = image_size
         self.input_shape = (in_channels, image_size, image_size)
         """One sample's shape, without the batch dimension (exports build examples from it)."""
         self.config = {
@@ -96,14 +118,19 @@ class DigitCNN(nn.Module):
             "hidden": hidden,
             "batch_norm": batch_norm,
             "dropout": dropout,
+            "first_stride": first_stride,
         }
         layers: list[nn.Module] = []
         width = in_channels
-        for out in channels:
+        for stage, out in enumerate(channels):
+            strided = stage == 0 and first_stride == 2  # this stage halves by its stride
             for k in range(convs_per_stage):
-                layers.append(nn.Conv2d(width, out, kernel_size=3, padding=1, bias=not batch_norm))
-                if k == convs_per_stage - 1:  # pool first: less work for BN and ReLU
-                    layers.append(nn.MaxPool2d(2))
+                stride = 2 if strided and k == 0 else 1
+                layers.append(
+                    nn.Conv2d(width, out, 3, stride=stride, padding=1, bias=not batch_norm)
+                )
+                if k == convs_per_stage - 1 and not strided:
+                    layers.append(nn.MaxPool2d(2))  # before BN and ReLU: less work for them
                 if batch_norm:
                     layers.append(nn.BatchNorm2d(out))
                 layers.append(nn.ReLU(inplace=True))
@@ -120,5 +147,19 @@ class DigitCNN(nn.Module):
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Map images ``(N, in_channels, H, W)`` to logits ``(N, num_classes)``."""
+        """Map images ``(N, in_channels, image_size, image_size)`` to logits ``(N, num_classes)``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a batch of that shape; the message names the
+            shape expected and the shape given.
+        """
+        channels, size = self.in_channels, self.image_size
+        if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != size or x.shape[3] != size:
+            raise ValueError(
+                f"DigitCNN expects a batch of images of shape (N, {channels}, {size}, {size}), "
+                f"got {list(x.shape)}; resize the images to {size}x{size}, add a batch "
+                "dimension with x.unsqueeze(0), or build DigitCNN(image_size=...) to match"
+            )
         return self.classifier(self.features(x))  # type: ignore[no-any-return]

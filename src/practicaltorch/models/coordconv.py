@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["EllipseCNN", "background_difference", "coordinate_channels"]
+__all__ = ["EllipseCNN", "background_colour", "background_difference", "coordinate_channels"]
 
 
 def coordinate_channels(images: Tensor) -> Tensor:
@@ -49,12 +49,38 @@ def coordinate_channels(images: Tensor) -> Tensor:
     return grid.unsqueeze(0).expand(n, -1, -1, -1)
 
 
+def background_colour(images: Tensor) -> Tensor:
+    """Return each image's background colour: the per-channel median of its border pixels.
+
+    The median is robust when the object touches the border in a few places.
+
+    Parameters
+    ----------
+    images
+        A batch of shape ``(N, C, H, W)``, any dtype.
+
+    Returns
+    -------
+    Tensor
+        Shape ``(N, C, 1, 1)``, the dtype of ``images``.
+    """
+    border = torch.cat(
+        [
+            images[:, :, 0, :],
+            images[:, :, -1, :],
+            images[:, :, 1:-1, 0],
+            images[:, :, 1:-1, -1],
+        ],
+        dim=2,
+    )
+    return border.median(dim=2).values[:, :, None, None]
+
+
 def background_difference(images: Tensor) -> Tensor:
     """Return ``|image - background|`` per channel, background estimated from the border.
 
     The background colour is the per-channel median of the pixels on the
-    image's outer border: robust when the object touches the border in a few
-    places.
+    image's outer border (:func:`background_colour`).
 
     Parameters
     ----------
@@ -66,25 +92,15 @@ def background_difference(images: Tensor) -> Tensor:
     Tensor
         Same shape as ``images``.
     """
-    border = torch.cat(
-        [
-            images[:, :, 0, :],
-            images[:, :, -1, :],
-            images[:, :, 1:-1, 0],
-            images[:, :, 1:-1, -1],
-        ],
-        dim=2,
-    )
-    background = border.median(dim=2).values[:, :, None, None]
-    return (images - background).abs()
+    return (images - background_colour(images)).abs()
 
 
 class EllipseCNN(nn.Module):
     """Regress an ellipse's centre and radii from an RGB image.
 
-    The input is augmented to ``3 + 3 + 1 + 2`` channels (RGB, difference from
-    the background, normalised total difference, coordinates; see the module
-    notes) and average-pooled by ``pool``, then passes through stride-2 stages
+    The input is average-pooled by ``pool`` and augmented to ``3 + 3 + 1 + 2``
+    channels (RGB, difference from the background, normalised total
+    difference, coordinates; see the module notes), then passes through stride-2 stages
     of ``3x3`` convolutions with batch norm and ReLU, and a small
     fully-connected head. The output is
     ``(row, col, row_radius, col_radius)`` as fractions of the image size, the
@@ -152,6 +168,7 @@ class EllipseCNN(nn.Module):
                 f"pool, fewer stages or a size such as {factor * 4}"
             )
         self.pool = pool
+        self.size = size
         self.input_shape = (3, size, size)
         """One sample's shape, without the batch dimension (exports build examples from it)."""
         self.config: dict[str, Any] = {
@@ -189,7 +206,7 @@ class EllipseCNN(nn.Module):
         return layer
 
     def prepare(self, images: Tensor) -> Tensor:
-        """Scale images to ``[0, 1]``, append the extra channels, and pool.
+        """Scale images to ``[0, 1]``, pool them, and append the extra channels.
 
         Parameters
         ----------
@@ -200,21 +217,37 @@ class EllipseCNN(nn.Module):
         -------
         Tensor
             ``(N, 9, H / pool, W / pool)`` floating point, channels-last.
+
+        Raises
+        ------
+        ValueError
+            If ``images`` is not an RGB batch of the size the model was built
+            for; the message names the expected size.
         """
-        if images.ndim != 4 or images.shape[1] != 3:
+        size = self.size
+        if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(
-                f"EllipseCNN expects RGB batches of shape (N, 3, H, W), got {list(images.shape)}"
+                f"EllipseCNN expects RGB batches of shape (N, 3, {size}, {size}), "
+                f"got {list(images.shape)}"
             )
-        x = images if images.is_floating_point() else images * (1 / 255)
-        difference = background_difference(x)
-        total = difference.sum(dim=1, keepdim=True)
-        pool = self.pool
-        if pool > 1:
+        if images.shape[2] != size or images.shape[3] != size:
+            raise ValueError(
+                f"EllipseCNN was built for {size}x{size} images, got "
+                f"{images.shape[2]}x{images.shape[3]} (shape {list(images.shape)}); resize "
+                f"the images to {size}x{size} or build EllipseCNN(size=...) to match"
+            )
+        scale = 1.0 if images.is_floating_point() else 1 / 255
+        x = images if images.is_floating_point() else images.float()
+        if self.pool > 1:
             # Averaging keeps sub-pixel information: a pooled pixel on the
             # ellipse's edge holds the fraction of it that the ellipse covers.
-            x = nn.functional.avg_pool2d(x, pool)
-            difference = nn.functional.avg_pool2d(difference, pool)
-            total = nn.functional.avg_pool2d(total, pool)
+            x = nn.functional.avg_pool2d(x, self.pool)
+        x = x * scale
+        # Pooling first, then taking the difference, is exact for images of two
+        # colours (the mean of |pixel - background| over a block is then
+        # |mean - background|) and visits pool**2 times fewer pixels.
+        difference = (x - background_colour(images).to(x.dtype) * scale).abs()
+        total = difference.sum(dim=1, keepdim=True)
         mask = total / (total.amax(dim=(2, 3), keepdim=True) + 1e-3)
         features = torch.cat([x, difference, mask, coordinate_channels(x)], dim=1)
         return features.contiguous(memory_format=torch.channels_last)

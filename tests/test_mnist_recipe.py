@@ -1,0 +1,38 @@
+"""The MNIST recipe's network and settings (the data files are tested in test_mnist.py)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from practicaltorch.models import DigitCNN
+
+
+@pytest.mark.parametrize(
+    ("shape", "given"),
+    [
+        ((4, 1, 32, 32), r"\[4, 1, 32, 32\]"),
+        ((4, 1, 28, 27), r"\[4, 1, 28, 27\]"),
+        ((1, 28, 28), r"\[1, 28, 28\]"),
+        ((4, 3, 28, 28), r"\[4, 3, 28, 28\]"),
+    ],
+)
+def test_digit_cnn_names_the_expected_image_size(shape: tuple[int, ...], given: str) -> None:
+    model = DigitCNN().eval()
+    match = r"shape \(N, 1, 28, 28\), got " + given
+    with pytest.raises(ValueError, match=match):
+        model(torch.zeros(shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+        scripted = torch.jit.script(model)
+    with pytest.raises(Exception, match=match):  # the exported model says the same
+        scripted(torch.zeros(shape))
+
+
+def test_digit_cnn_checks_the_size_it_was_built_for() -> None:
+    model = DigitCNN(in_channels=3, image_size=32).eval()
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"\(N, 3, 32, 32\)"):
+        model(torch.zeros(2, 3, 28, 28))
