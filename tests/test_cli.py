@@ -155,6 +155,19 @@ def test_unwritable_out_fails_before_training(
     assert "permission denied" in captured.err and "->" not in captured.out
 
 
+def test_permission_denied_is_explained_even_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(runs.tempfile, "mkstemp", denied)  # what a read-only folder does
+    assert quick_run(tmp_path) == 2
+    captured = capsys.readouterr()
+    assert f"{tmp_path}: permission denied: choose a folder you can write to" in captured.err
+    assert "->" not in captured.out, "nothing was trained"
+
+
 def test_full_disk_is_explained_and_earlier_runs_are_intact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
