@@ -569,10 +569,10 @@ print(f"cross-entropy of an untrained model: {cross_entropy.item():.3f} (log 2 =
 # your `train_one_epoch` and `evaluate`, called once per epoch, with what real projects add:
 # metrics after every epoch, a learning-rate schedule, and a clear error if the loss becomes
 # NaN. Early stopping, checkpoints and progress bars are small *callbacks* passed to `fit`
-# (lessons 06 and 07). Here it trains a small network with one hidden layer of 16 ReLU units (the library's
-# `MLP`) on the tumours, batched by the fast `TensorBatches`, and reports the binary metrics,
-# ROC-AUC included, after every epoch. `binary_inputs` reshapes the logits and targets into
-# what the metrics expect.
+# (lessons 06 and 07). Here it trains a small network with one hidden layer of 16 ReLU units
+# (the library's `MLP`) on the tumours, batched by the fast `TensorBatches`, and reports the
+# binary metrics, ROC-AUC included, after every epoch. `binary_inputs` reshapes the logits and
+# targets into what the metrics expect.
 
 # %%
 seed_everything(0)
