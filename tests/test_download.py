@@ -341,3 +341,17 @@ def test_weights_download_times_out_on_a_silent_server(
         with pytest.raises(DownloadError, match=r"no answer within 1 s.*practicaltorch fetch"):
             transfer.fetch_weights("resnet18")
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == []
+
+
+def test_files_left_by_a_killed_download_are_cleaned_up(mirror: Path, empty_data_dir: Path) -> None:
+    raw = empty_data_dir / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    old = raw / ".t10k-labels-idx1-ubyte.gz.0123abcd.part"
+    old_tmp = raw / ".t10k-labels-idx1-ubyte.k2j4h5.tmp"
+    fresh = raw / ".train-images-idx3-ubyte.gz.4567cdef.part"  # another download, running
+    for path in (old, old_tmp, fresh):
+        path.write_bytes(b"partial")
+    for path in (old, old_tmp):
+        os.utime(path, (1e9, 1e9))  # untouched since 2001
+    download_mnist()
+    assert leftovers(raw) == [fresh.name]

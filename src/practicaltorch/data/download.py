@@ -8,7 +8,8 @@ then renamed over its final name with :func:`os.replace`. So:
 - a file that is already there and intact is never downloaded again;
 - a file is never removed before its verified replacement has arrived;
 - an interrupted, damaged or wrong download leaves nothing behind but what was
-  there before (temporary names start with a dot and end in ``.part``).
+  there before (temporary names start with a dot and end in ``.part``; those of
+  a process killed outright are removed by the next download, an hour later).
 
 Every network call waits at most :func:`download_timeout` seconds for the
 server (60 by default; the ``PRACTICALTORCH_DOWNLOAD_TIMEOUT`` variable changes
@@ -25,6 +26,7 @@ import http.client
 import os
 import socket
 import sys
+import time
 import urllib.error
 import uuid
 import zlib
@@ -41,6 +43,7 @@ from practicaltorch.runs import atomic_file
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "STALE_AFTER",
     "TIMEOUT_ENV_VAR",
     "GzipResource",
     "download_gzipped",
@@ -250,6 +253,7 @@ def download_gzipped(
     alive = list(mirrors)
     fetched = []
     target.mkdir(parents=True, exist_ok=True)
+    _remove_stale(target, resources)
     with network_timeout(seconds):
         for resource in resources:
             if _intact(target / resource.name, resource):
@@ -292,6 +296,27 @@ def _is_local(error: BaseException) -> bool:
         return False
     local = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR)
     return isinstance(error, OSError) and error.errno in local
+
+
+STALE_AFTER = 3600.0
+"""Seconds after which an untouched temporary download file is taken as abandoned."""
+
+
+def _remove_stale(folder: Path, resources: Sequence[GzipResource]) -> None:
+    """Remove temporary files that a killed download left behind.
+
+    A download in progress writes to its file all the time, so one left
+    untouched for :data:`STALE_AFTER` seconds belongs to no running process.
+    """
+    now = time.time()
+    for resource in resources:
+        patterns = (f".{resource.archive}.*.part", f".{resource.name}.*.tmp")
+        for path in (p for pattern in patterns for p in folder.glob(pattern)):
+            try:
+                if now - path.stat().st_mtime > STALE_AFTER:
+                    path.unlink()
+            except OSError:  # removed meanwhile, or not ours to remove: leave it
+                pass
 
 
 def _intact(path: Path, resource: GzipResource) -> bool:
