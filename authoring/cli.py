@@ -161,6 +161,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m authoring") -
         print("\ninterrupted", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
-        print(f"{args.command}: {error}", file=sys.stderr)
+        print(f"{prog} {args.command}: {error}", file=sys.stderr)
         return 2
     return status
