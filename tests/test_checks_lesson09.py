@@ -246,5 +246,7 @@ def test_online_bar(capsys: pytest.CaptureFixture[str]) -> None:
     assert not check.online_bar(curves(9.0, 2.0, 2.3), climate, 1)
     assert "bar <= 1.1" in capsys.readouterr().out
     assert not check.online_bar(curves(9.0, 2.0, 1.7), {**climate, "network": 0.04}, 1)
+    assert check.online_bar(curves(9.0, 2.0, 1.7), {**climate, "network": 0.04}, 1, floor=0.02)
+    assert not check.online_bar(curves(9.0, 2.0, 1.7), {**climate, "network": 0.06}, 1, floor=0.02)
     assert not check.online_bar(curves(2.5, 2.0, 1.7), climate, 1)
     assert "clearly worse" in capsys.readouterr().out

@@ -83,8 +83,11 @@ class Config(Settings):
         last third is the validation period.
     test_members, forecast_duration
         Ensemble and length of the independent test truth the forecasts start from.
+    climate_members, climate_truth_duration
+        Ensemble and length of a third, independent truth: the reference climate.
+        Every state of it one model time unit apart starts a one-scale climate run.
     climate_duration
-        Length of the one-scale runs whose histograms of ``X`` are the climate.
+        Length of those one-scale runs; the first time unit is left out.
     width, hidden
         The local network's stencil and hidden channels.
     lr, weight_decay, batch_size
@@ -95,7 +98,9 @@ class Config(Settings):
     train_duration: float = 3.0
     test_members: int = 100
     forecast_duration: float = 2.0
-    climate_duration: float = 20.0
+    climate_members: int = 200
+    climate_truth_duration: float = 5.0
+    climate_duration: float = 4.0
     width: int = 5
     hidden: tuple[int, ...] = (32, 32)
     lr: float = 3e-3
@@ -187,10 +192,10 @@ def train_local_net(
 def score_online(
     parameterisation: Parameterisation,
     test: Truth,
-    climate_reference: Tensor,
+    climate_truth: Truth,
     climate_duration: float,
 ) -> OnlineScores:
-    """Forecast from the test truth's first states, and run on for the climate.
+    """Forecast from the test truth's first states, and run the climate from many states.
 
     Parameters
     ----------
@@ -198,20 +203,23 @@ def score_online(
         Any callable from ``X`` to ``U``.
     test
         The truth the forecasts start from (its first sample) and are scored against.
-    climate_reference
-        The truth's values of ``X`` for the climate distance.
+    climate_truth
+        An independent truth: its states one model time unit apart start the
+        climate runs, and all its values of ``X`` are the reference climate.
     climate_duration
-        Length of the climate run, started from the test truth's last states.
+        Length of each climate run; the first model time unit is left out.
     """
     duration = float(test.times[-1])
     forecast = run_one_scale(test.x[0], parameterisation, duration, output_dt=test.sample_dt)
     rmse = forecast_rmse(forecast.x, test.x)
-    climate = run_one_scale(test.x[-1], parameterisation, climate_duration, output_dt=0.05)
-    values = climate.x[int(0.05 * len(climate.x)) :]  # leave out the first 5%: adjustment
+    every = max(1, round(1.0 / climate_truth.sample_dt))
+    starts = climate_truth.x[::every].reshape(-1, climate_truth.settings.K)
+    climate = run_one_scale(starts, parameterisation, climate_duration, output_dt=0.05)
+    values = climate.x[20:]  # leave out the first model time unit: adjustment
     return OnlineScores(
         forecast.times,
         rmse,
-        hellinger_distance(values, climate_reference),
+        hellinger_distance(values, climate_truth.x),
         values,
         forecast.n_blown_up + climate.n_blown_up,
     )
@@ -257,6 +265,8 @@ def _settings(config: Config) -> Config:
         train_duration=1.5,
         test_members=8,
         forecast_duration=1.0,
+        climate_members=8,
+        climate_truth_duration=2.0,
         climate_duration=2.0,
         default_epochs=2,
     )
@@ -299,6 +309,12 @@ def run(
     device, epochs = begin(config, config.default_epochs, out_dir)
     truth = simulate_truth(config.train_members, config.train_duration, seed=config.seed)
     test = simulate_truth(config.test_members, config.forecast_duration, seed=config.seed + 1000)
+    climate_truth = simulate_truth(
+        config.climate_members,
+        config.climate_truth_duration,
+        sample_dt=0.05,
+        seed=config.seed + 2000,
+    )
     train_until = 2 * config.train_duration / 3
     train, valid = split_in_time(truth, train_until)
 
@@ -318,14 +334,14 @@ def run(
         "network": network,
     }
     scores = {
-        name: score_online(p, test, truth.x, config.climate_duration)
+        name: score_online(p, test, climate_truth, config.climate_duration)
         for name, p in candidates.items()
     }
     report = Report.from_history(NAME, BAR, history, device, config)
     report.metrics = _metrics(scores, offline)
     if out_dir is not None:
         save_figure(plot_forecast_rmse(scores), out_dir, "forecast_rmse.png", report)
-        save_figure(plot_climate(scores, truth.x), out_dir, "climate.png", report)
+        save_figure(plot_climate(scores, climate_truth.x), out_dir, "climate.png", report)
         k = truth.settings.K
         names = [f"X_{i + 1}" for i in range(k)]
         metadata: dict[str, Any] = {
