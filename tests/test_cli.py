@@ -30,6 +30,7 @@ def run_files(run_dir: Path) -> set[str]:
 def test_each_run_gets_a_fresh_numbered_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    tmp_path = tmp_path / "résultats d'été"  # spaces, accents and quotes in the path
     assert quick_run(tmp_path) == 0
     first = tmp_path / "penguins-species" / "1"
     weights = (first / "model.pt").read_bytes()
