@@ -2,9 +2,8 @@
 
 Each training loop has the signature ``(model, loader, loss_fn, optimizer, device,
 scheduler=None)``, steps the scheduler (if any) after each optimiser step, and returns
-the mean batch loss; each evaluation loop ``(model, loader, loss_fn,
-device)``. ``CORRECT_TRAINING`` holds the forms every training check must accept,
-``WRONG_TRAINING`` the mistakes it must reject, with a word of the expected hint.
+the mean batch loss. ``CORRECT_TRAINING`` holds the forms every training check must
+accept, ``WRONG_TRAINING`` the mistakes it must reject, with a word of the expected hint.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import torch
 from torch import Tensor, nn
 
 Batches = Iterable[tuple[Tensor, Tensor]]
-Optimizer = torch.optim.Optimizer
 
 
 def stub(*args: Any) -> Any:
@@ -30,184 +28,76 @@ def output(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def _step(scheduler: Any) -> None:
-    if scheduler is not None:
-        scheduler.step()
+def training_loop(
+    *,
+    zero: str = "first",
+    train_mode: bool = True,
+    step_each_batch: bool = True,
+    schedule_each_batch: bool = True,
+    returns: str = "mean",
+) -> Callable[..., Any]:
+    """Return a training loop written one way: the worked solution or one mistake.
+
+    ``zero`` is where the gradients are cleared: ``"first"`` (optimizer.zero_grad()
+    before the forward pass), ``"last"`` (model.zero_grad() after the step),
+    ``"between"`` (between backward() and step(), a mistake) or ``"never"``.
+    ``returns`` is ``"mean"``, ``"per_sample"`` (the mean over samples), ``"last"``
+    (the last batch's loss) or ``"tensor"`` (the mean of the loss tensors).
+    """
+
+    def train(
+        model: nn.Module,
+        loader: Batches,
+        loss_fn: Any,
+        optimizer: torch.optim.Optimizer,
+        device: Any,
+        scheduler: Any = None,
+    ) -> Any:
+        if train_mode:
+            model.train()
+        if not step_each_batch:
+            optimizer.zero_grad()
+        losses, sizes = [], []
+        for inputs, targets in loader:
+            if zero == "first" and step_each_batch:
+                optimizer.zero_grad()
+            loss = loss_fn(model(inputs.to(device)), targets.to(device))
+            loss.backward()
+            if zero == "between":
+                optimizer.zero_grad()
+            if step_each_batch:
+                optimizer.step()
+                if scheduler is not None and schedule_each_batch:
+                    scheduler.step()
+            if zero == "last":
+                model.zero_grad()
+            losses.append(loss if returns == "tensor" else loss.item())
+            sizes.append(len(targets))
+        if not step_each_batch:
+            optimizer.step()
+        if scheduler is not None and not schedule_each_batch:
+            scheduler.step()
+        if returns == "last":
+            return losses[-1]
+        if returns == "per_sample":
+            return sum(v * n for v, n in zip(losses, sizes)) / sum(sizes)
+        return sum(losses) / len(losses)
+
+    return train
 
 
-def train_zero_first(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """The worked solution: zero_grad, forward, loss, backward, step; the mean loss."""
-    model.train()
-    losses = []
-    for inputs, targets in loader:
-        inputs, targets = inputs.to(device), targets.to(device)
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        _step(scheduler)
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
+train_zero_first = training_loop()
+"""The worked solution: zero_grad, forward, loss, backward, step; the mean loss."""
 
-
-def train_model_zero_grad_last(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """Correct too: model.zero_grad() at the end of each step, a mean over the samples."""
-    model.train()
-    total = 0.0
-    for inputs, targets in loader:
-        loss = loss_fn(model(inputs.to(device)), targets.to(device))
-        loss.backward()
-        optimizer.step()
-        _step(scheduler)
-        model.zero_grad()
-        total += loss.item() * len(targets)
-    return total / len(loader.dataset)  # type: ignore[attr-defined]
-
-
-def train_no_zero_grad(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """Mistake: gradients are never cleared."""
-    model.train()
-    losses = []
-    for inputs, targets in loader:
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        _step(scheduler)
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
-
-
-def train_zero_between(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """Mistake: the gradients are cleared between backward() and step()."""
-    model.train()
-    losses = []
-    for inputs, targets in loader:
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.zero_grad()
-        optimizer.step()
-        _step(scheduler)
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
-
-
-def train_no_train_mode(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """Mistake: model.train() is missing."""
-    losses = []
-    for inputs, targets in loader:
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        _step(scheduler)
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
-
-
-def train_step_once(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """Mistake: optimizer.step() after the loop, once per epoch."""
-    model.train()
-    optimizer.zero_grad()
-    losses = []
-    for inputs, targets in loader:
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        losses.append(loss.item())
-    optimizer.step()
-    return sum(losses) / len(losses)
-
-
-def train_last_loss(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> float:
-    """Mistake: returns the last batch's loss, not the mean."""
-    model.train()
-    loss = torch.zeros(())
-    for inputs, targets in loader:
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        _step(scheduler)
-    return loss.item()
-
-
-def train_sum_of_tensors(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: Any,
-    optimizer: Optimizer,
-    device: Any,
-    scheduler: Any = None,
-) -> Tensor:
-    """Mistake: adds up the loss tensors (no .item()), keeping every batch's graph."""
-    model.train()
-    total = torch.zeros(())
-    count = 0
-    for inputs, targets in loader:
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        _step(scheduler)
-        total = total + loss
-        count += 1
-    return total / count
-
-
-CORRECT_TRAINING: list[Callable[..., Any]] = [train_zero_first, train_model_zero_grad_last]
+CORRECT_TRAINING: list[Callable[..., Any]] = [
+    train_zero_first,
+    training_loop(zero="last", returns="per_sample"),  # model.zero_grad() after each step
+]
 WRONG_TRAINING: list[tuple[Callable[..., Any], str]] = [
-    (train_no_zero_grad, "zero_grad"),
-    (train_zero_between, "did not change"),
-    (train_no_train_mode, "model.train()"),
-    (train_step_once, "optimizer.step() 1 times"),
-    (train_last_loss, "last batch"),
-    (train_sum_of_tensors, "loss.item()"),
+    (training_loop(zero="never"), "zero_grad"),
+    (training_loop(zero="between"), "did not change"),
+    (training_loop(train_mode=False), "model.train()"),
+    (training_loop(step_each_batch=False), "optimizer.step() 1 times"),
+    (training_loop(returns="last"), "last batch"),
+    (training_loop(returns="tensor"), "loss.item()"),
 ]

@@ -20,7 +20,7 @@ from practicaltorch.data.penguins import (
     split_penguins,
 )
 from practicaltorch.models import MLP
-from tests.checks_helpers import CORRECT_TRAINING, WRONG_TRAINING, output, stub
+from tests.checks_helpers import CORRECT_TRAINING, WRONG_TRAINING, output, stub, training_loop
 
 FEATURES = list(SPECIES_FEATURES)
 
@@ -299,22 +299,7 @@ def test_train_function(capsys: pytest.CaptureFixture[str]) -> None:
     assert not check.train_function(stub)
     assert "NotImplementedError" in output(capsys)
 
-    def epoch_schedule(
-        model: nn.Module, loader: Any, loss_fn: Any, opt: Any, dev: Any, scheduler: Any = None
-    ) -> float:
-        model.train()
-        losses = []
-        for x, y in loader:
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        if scheduler is not None:
-            scheduler.step()
-        return sum(losses) / len(losses)
-
-    assert not check.train_function(epoch_schedule)
+    assert not check.train_function(training_loop(schedule_each_batch=False))
     assert "once per batch" in output(capsys)
 
     def twice(

@@ -12,118 +12,77 @@ import torch
 from torch import nn
 
 from practicaltorch.checks import lesson08 as check
+from tests.checks_helpers import stub
 
 SCRIPT = Path("/somewhere/course/scripts/train_ddp.py")
 
 
-def stub(*args: Any) -> Any:
-    raise NotImplementedError()
+def amp_step(
+    *,
+    device_type: str | None = "device",
+    dtype: torch.dtype = torch.bfloat16,
+    zero: str = "first",
+    step: bool = True,
+    backward_inside: bool = False,
+    as_tensor: bool = False,
+) -> Any:
+    """Return a mixed-precision training step written one way: the solution or one mistake.
 
+    ``device_type`` is ``"device"`` (the model's device), another name, or ``None``
+    (no autocast); ``zero`` is ``"first"``, ``"last"`` (model.zero_grad()) or ``"never"``.
+    """
 
-def good_train_step(
-    model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, optimizer: Any, device: Any
-) -> float:
-    inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-    optimizer.zero_grad()
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-        loss = loss_fn(model(inputs), targets)
-    loss.backward()
-    optimizer.step()
-    return float(loss.item())
-
-
-def test_train_step(capsys: pytest.CaptureFixture[str]) -> None:
-    assert check.train_step(good_train_step)
-    assert not check.train_step(stub)
-    assert "NotImplementedError" in capsys.readouterr().out
-
-    def no_autocast(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return float(loss.item())
-
-    assert not check.train_step(no_autocast)
-    assert "torch.autocast" in capsys.readouterr().out
-
-    def float16(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
-        opt.zero_grad()
-        with torch.autocast(device_type=dev.type, dtype=torch.float16):
-            loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return float(loss.item())
-
-    assert not check.train_step(float16)
-    assert "bfloat16" in capsys.readouterr().out
-
-    def no_zero_grad(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-            loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return float(loss.item())
-
-    assert not check.train_step(no_zero_grad)
-    assert "zero_grad" in capsys.readouterr().out
-
-    def returns_tensor(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> Any:
-        opt.zero_grad()
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-            loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    assert not check.train_step(returns_tensor)
-    assert "loss.item()" in capsys.readouterr().out
-
-    def clear_at_end(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-            loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        model.zero_grad()
-        return loss.item()
-
-    assert check.train_step(clear_at_end)
-
-    def backward_inside(
-        model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any
-    ) -> float:
-        opt.zero_grad()
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-            loss = loss_fn(model(x), y)
+    def train_step(
+        model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, optimizer: Any, device: Any
+    ) -> Any:
+        inputs, targets = (
+            inputs.to(device, non_blocking=True),
+            targets.to(device, non_blocking=True),
+        )
+        if zero == "first":
+            optimizer.zero_grad()
+        where = device.type if device_type == "device" else device_type or "cpu"
+        with torch.autocast(device_type=where, dtype=dtype, enabled=device_type is not None):
+            loss = loss_fn(model(inputs), targets)
+            if backward_inside:
+                loss.backward()
+                optimizer.step()
+        if not backward_inside:
             loss.backward()
-            opt.step()
-        return loss.item()
+            if step:
+                optimizer.step()
+        if zero == "last":
+            model.zero_grad()
+        return loss if as_tensor else float(loss.item())
 
-    assert not check.train_step(backward_inside)
-    assert "after the with block" in capsys.readouterr().out
+    return train_step
 
-    def cuda_only(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
-        opt.zero_grad()
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=True):
-            loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
 
+def test_train_step_accepts_correct_forms() -> None:
+    assert check.train_step(amp_step())
+    assert check.train_step(amp_step(zero="last"))
+
+
+@pytest.mark.parametrize(
+    ("train_step", "hint"),
+    [
+        (stub, "NotImplementedError"),
+        (amp_step(device_type=None), "torch.autocast"),
+        (amp_step(dtype=torch.float16), "bfloat16"),
+        (amp_step(zero="never"), "zero_grad"),
+        (amp_step(as_tensor=True), "loss.item()"),
+        (amp_step(backward_inside=True), "after the with block"),
+        (amp_step(device_type="cuda"), "device_type=device.type"),
+        (amp_step(step=False), "did not change"),
+    ],
+)
+def test_train_step_names_each_mistake(
+    train_step: Any, hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # autocast warns that CUDA is not available
-        assert not check.train_step(cuda_only)
-    assert "device_type=device.type" in capsys.readouterr().out
-
-    def no_step(model: nn.Module, x: Any, y: Any, loss_fn: Any, opt: Any, dev: Any) -> float:
-        opt.zero_grad()
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-            loss = loss_fn(model(x), y)
-        loss.backward()
-        return loss.item()
-
-    assert not check.train_step(no_step)
-    assert "did not change" in capsys.readouterr().out
+        assert not check.train_step(train_step)
+    assert hint in capsys.readouterr().out
 
 
 def test_channels_last(capsys: pytest.CaptureFixture[str]) -> None:
