@@ -167,12 +167,10 @@ def test_schedulers(capsys: pytest.CaptureFixture[str]) -> None:
 
 def good_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     s, size = max_shift, images.shape[-1]
-    padded = nn.functional.pad(images, (s, s, s, s), value=BACKGROUND)
-    offsets = torch.randint(0, 2 * s + 1, (len(images), 2), generator=generator).tolist()
-    out = torch.empty_like(images)
-    for i, (dy, dx) in enumerate(offsets):
-        out[i] = padded[i, :, dy : dy + size, dx : dx + size]
-    return out
+    padded = nn.functional.pad(images, (s,) * 4, value=BACKGROUND)
+    offsets = torch.randint(0, 2 * s + 1, (len(images), 2), generator=generator)
+    crops = [one[:, dy : dy + size, dx : dx + size] for one, (dy, dx) in zip(padded, offsets)]
+    return torch.stack(crops)
 
 
 def test_shift(capsys: pytest.CaptureFixture[str]) -> None:
