@@ -92,3 +92,14 @@ def test_resume_of_a_run_interrupted_before_its_first_epoch_is_clear(
     assert main(["run", "mnist", "--resume", "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "no checkpoint to resume from" in out and "without --resume" in out
+
+
+def test_resume_from_a_damaged_checkpoint_is_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoints = tmp_path / "mnist" / "1" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "last.pt").write_bytes(b"PK\x03\x04 cut off")
+    assert main(["run", "mnist", "--resume", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "not a readable practicaltorch checkpoint" in out and "truncated" in out
