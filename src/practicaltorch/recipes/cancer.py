@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
 from practicaltorch.data.cancer import BreastCancer
-from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_run
-from practicaltorch.recipes.tabular import MLPSettings, train_mlp
+from practicaltorch.recipes.base import Bar, Log, Report, Settings
+from practicaltorch.recipes.tabular import MLPSettings, begin_mlp, save_mlp, train_mlp
 from practicaltorch.training.metrics import binary_inputs, binary_metrics
 
 __all__ = ["BAR", "NAME", "Config", "run"]
@@ -47,8 +47,7 @@ def run(
     The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
     ``out_dir``, weights, ``metrics.json`` and curves are written there.
     """
-    device, epochs = begin(config, 3 if config.quick else config.mlp.epochs, out_dir)
-    settings = replace(config.mlp, epochs=epochs)
+    device, settings = begin_mlp(config, 3, out_dir)
 
     train_set = BreastCancer(train=True, split_seed=config.split_seed)
     valid_set = BreastCancer(train=False, split_seed=config.split_seed)
@@ -73,14 +72,5 @@ def run(
             "mean": train_set.mean.tolist(),
             "std": train_set.std.tolist(),
         }
-        save_run(
-            report,
-            out_dir,
-            model,
-            "MLP",
-            dict(model.config),
-            metadata,
-            history,
-            input_shape=[len(train_set.feature_names)],
-        )
+        save_mlp(report, out_dir, model, metadata, history)
     return report

@@ -9,7 +9,7 @@ more about the split than about the model.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from practicaltorch.data.penguins import MASS_FEATURES, Penguins
 from practicaltorch.devices import seed_everything
 from practicaltorch.models.mlp import MLP
-from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_run
+from practicaltorch.recipes.base import Bar, Log, Report, Settings
 from practicaltorch.recipes.physical import penguin_scaling
-from practicaltorch.recipes.tabular import MLPSettings, train_mlp
+from practicaltorch.recipes.tabular import MLPSettings, begin_mlp, save_mlp, train_mlp
 from practicaltorch.training.history import History
 from practicaltorch.training.metrics import regression_metrics
 
@@ -149,8 +149,7 @@ def run(
         networks of seeds 0-4, ``mean_mae``, ``mae_seed<N>`` and ``mae_ratio``,
         the bar's metric.
     """
-    device, epochs = begin(config, 5 if config.quick else config.mlp.epochs, out_dir)
-    settings = replace(config.mlp, epochs=epochs)
+    device, settings = begin_mlp(config, 5, out_dir)
 
     kwargs = {"features": config.features, "target": "body_mass_g", "standardise_target": True}
     train_set = Penguins(train=True, **kwargs)  # type: ignore[arg-type]
@@ -185,14 +184,7 @@ def run(
             report.seconds += other["seconds"]  # the time of every network trained
     report.metrics.update(bar_metrics(maes, least_squares_mae(train_set, valid_set)))
     if out_dir is not None:
-        save_run(
-            report,
-            out_dir,
-            model,
-            "MLP",
-            dict(model.config),
-            {**train_set.metadata(), **penguin_scaling(train_set)},
-            history,
-            input_shape=[len(train_set.feature_names)],
+        save_mlp(
+            report, out_dir, model, {**train_set.metadata(), **penguin_scaling(train_set)}, history
         )
     return report

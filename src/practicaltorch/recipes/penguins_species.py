@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -10,9 +10,9 @@ from torch import nn
 
 from practicaltorch import plots
 from practicaltorch.data.penguins import SPECIES_FEATURES, Penguins
-from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_figure, save_run
+from practicaltorch.recipes.base import Bar, Log, Report, Settings, save_figure
 from practicaltorch.recipes.physical import penguin_scaling
-from practicaltorch.recipes.tabular import MLPSettings, train_mlp
+from practicaltorch.recipes.tabular import MLPSettings, begin_mlp, save_mlp, train_mlp
 from practicaltorch.training.metrics import confusion_matrix, multiclass_metrics
 
 __all__ = ["BAR", "NAME", "Config", "run"]
@@ -48,8 +48,7 @@ def run(
     The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
     ``out_dir``, weights, ``metrics.json``, curves and a confusion matrix are written there.
     """
-    device, epochs = begin(config, 5 if config.quick else config.mlp.epochs, out_dir)
-    settings = replace(config.mlp, epochs=epochs)
+    device, settings = begin_mlp(config, 5, out_dir)
 
     train_set = Penguins(train=True, features=config.features)
     valid_set = Penguins(train=False, features=config.features)
@@ -72,14 +71,7 @@ def run(
         matrix = confusion_matrix(logits, valid_set.targets.to(device), len(train_set.classes))
         figure = plots.plot_confusion_matrix(matrix, train_set.classes)
         save_figure(figure, out_dir, "confusion_matrix.png", report)
-        save_run(
-            report,
-            out_dir,
-            model,
-            "MLP",
-            dict(model.config),
-            {**train_set.metadata(), **penguin_scaling(train_set)},
-            history,
-            input_shape=[len(train_set.feature_names)],
+        save_mlp(
+            report, out_dir, model, {**train_set.metadata(), **penguin_scaling(train_set)}, history
         )
     return report

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torchmetrics import MetricCollection
@@ -11,11 +13,12 @@ from torchmetrics import MetricCollection
 from practicaltorch.data.batches import TensorBatches
 from practicaltorch.data.tabular import TabularDataset
 from practicaltorch.models.mlp import MLP
+from practicaltorch.recipes.base import RecipeConfig, Report, begin, save_run
 from practicaltorch.training.callbacks import standard_callbacks
 from practicaltorch.training.history import History
 from practicaltorch.training.loop import LossFn, MetricTransform, fit
 
-__all__ = ["MLPSettings", "train_mlp"]
+__all__ = ["MLPSettings", "begin_mlp", "save_mlp", "train_mlp"]
 
 
 @dataclass
@@ -109,3 +112,39 @@ def train_mlp(
         callbacks=standard_callbacks(progress, log),
     )
     return model, history
+
+
+class _TabularConfig(RecipeConfig, Protocol):
+    mlp: MLPSettings
+
+
+def begin_mlp(
+    config: _TabularConfig, quick_epochs: int, out_dir: Path | None
+) -> tuple[torch.device, MLPSettings]:
+    """Open a tabular recipe's run (see :func:`~practicaltorch.recipes.base.begin`).
+
+    Returns the device and ``config.mlp`` with the epochs to train: ``config.epochs``,
+    else ``quick_epochs`` in quick mode, else ``config.mlp.epochs``.
+    """
+    device, epochs = begin(config, quick_epochs if config.quick else config.mlp.epochs, out_dir)
+    return device, replace(config.mlp, epochs=epochs)
+
+
+def save_mlp(
+    report: Report,
+    out_dir: Path,
+    model: MLP,
+    metadata: dict[str, Any],
+    history: History,
+) -> Report:
+    """Save a tabular run with :func:`~practicaltorch.recipes.base.save_run`."""
+    return save_run(
+        report,
+        out_dir,
+        model,
+        "MLP",
+        dict(model.config),
+        metadata,
+        history,
+        input_shape=list(model.input_shape),
+    )
