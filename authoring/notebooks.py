@@ -75,23 +75,11 @@ def _looks_like_marker(line: str) -> bool:
 
 
 def check_markers(source: Path) -> int:
-    """Check the solution markers of a lesson source, line by line, and count its regions.
+    """Check the solution markers of the lesson file ``source`` and count its regions.
 
-    Parameters
-    ----------
-    source
-        A percent-format ``.py`` lesson.
-
-    Returns
-    -------
-    int
-        How many solution regions it holds.
-
-    Raises
-    ------
-    MarkerError
-        If a marker is unmatched, nested, misspelt (``### BEGIN SOLUTON``), or a
-        region runs into the next cell; the message names the file and its line.
+    A :class:`MarkerError` naming the file and its line says a marker is
+    unmatched, nested, misspelt (``### BEGIN SOLUTON``), or that a region runs
+    into the next cell.
     """
     return len(list(_regions(source.read_text().splitlines(), str(source), whole_file=True)))
 

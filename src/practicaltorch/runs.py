@@ -289,12 +289,7 @@ def latest_run(path: PathLike, finished: bool = True) -> Path:
     Returns
     -------
     pathlib.Path
-        The run folder.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no such run.
+        The run folder; :class:`FileNotFoundError` if there is none.
     """
     candidates = [p for p in run_dirs(path) if is_finished(p) == finished]
     if not candidates:
