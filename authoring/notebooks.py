@@ -323,18 +323,10 @@ def _title_and_time(source: Path) -> tuple[str, str]:
 
 
 def lesson_table(course: Path) -> str:
-    """Return the README's Markdown table of lessons, with Colab links.
+    """Return the README's Markdown table of the lessons in the ``course`` folder.
 
-    Parameters
-    ----------
-    course
-        The ``course`` folder.
-
-    Returns
-    -------
-    str
-        One row per lesson: number, title, time estimate, and links that open
-        the exercise and the worked solution in Google Colab.
+    One row per lesson: number, title, time estimate, and links that open the
+    exercise and the worked solution in Google Colab.
     """
     colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/course"
     rows = [
