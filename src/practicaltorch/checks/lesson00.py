@@ -1,13 +1,4 @@
-"""Self-checks for lesson 00: tensors, autograd and gradient descent for a line.
-
-Each function prints one line, a pass or a hint, and returns a
-:class:`~practicaltorch.checks.CheckResult` that is truthy when it passed::
-
-    from practicaltorch.checks import lesson00 as check
-
-    check.points(points)
-    check.mse_gradients(mse_gradients)
-"""
+"""Self-checks for lesson 00: tensors, autograd and gradient descent for a line."""
 
 from __future__ import annotations
 
@@ -27,18 +18,6 @@ from practicaltorch.checks import (
     expect_close,
     expect_tensor,
 )
-
-__all__ = [
-    "POINTS",
-    "channels_first",
-    "descent",
-    "least_squares_line",
-    "linear_fit",
-    "mse_gradients",
-    "mse_loss",
-    "points",
-    "square_gradient",
-]
 
 POINTS = ((1.0, 2.1), (2.0, 3.9), (3.0, 6.2))
 """The three ``(x, y)`` points the lesson fits a straight line to."""

@@ -1,13 +1,4 @@
-"""Self-checks for lesson 01: a first classifier, the training loop, non-linearity.
-
-Each function prints one line, a pass or a hint, and returns a
-:class:`~practicaltorch.checks.CheckResult` that is truthy when it passed::
-
-    from practicaltorch.checks import lesson01 as check
-
-    check.batch(features_batch, targets_batch, train_loader, valid_loader)
-    check.train_one_epoch(train_one_epoch)
-"""
+"""Self-checks for lesson 01: a first classifier, the training loop, non-linearity."""
 
 from __future__ import annotations
 
@@ -34,23 +25,11 @@ from practicaltorch.checks.probes import (
     RecordingModel,
     check_train_epoch,
     expect_evaluation,
+    expect_not_affine,
     probe_loader,
+    superposition_output,
 )
 from practicaltorch.data.cancer import BreastCancer
-
-__all__ = [
-    "ROC_AUC_BAR",
-    "batch",
-    "class_indices",
-    "classifier",
-    "evaluate",
-    "first_loss",
-    "history",
-    "nonlinear_model",
-    "roc_auc",
-    "train_model",
-    "train_one_epoch",
-]
 
 ROC_AUC_BAR = 0.99
 """The lesson's quality bar: validation ROC-AUC on the breast cancer data."""
@@ -350,15 +329,8 @@ def roc_auc(
 
 @check("deep_model")
 def nonlinear_model(model: Any, n_features: int = 2) -> str:
-    """Check a model that can bend: one logit per sample, and not an affine map.
-
-    An affine map ``f`` satisfies ``f(a) + f(b) = f(a + b) + f(0)`` for all inputs; a
-    network with activations between its layers does not.
-    """
-    generator = torch.Generator().manual_seed(0)
-    a, b = 2 * torch.randn(2, 64, n_features, generator=generator)
-    inputs = torch.cat([a, b, a + b, torch.zeros_like(a)])
-    output = model_output(model, "deep_model", inputs, n_features=n_features)
+    """Check a model that can bend: one logit per sample, and not an affine map."""
+    output = superposition_output(model, "deep_model", n_features, 64)
     if tuple(output.shape) != (4 * 64, 1):
         expect_tensor(output[:64], shape=(64, 1), name="deep_model(inputs)")
     last = list(model.modules())[-1]
@@ -367,13 +339,12 @@ def nonlinear_model(model: Any, n_features: int = 2) -> str:
             f"`deep_model` ends with {type(last).__name__}: the last layer must give raw "
             "logits (any real number), so put the activations between the Linear layers only"
         )
-    f_a, f_b, f_ab, f_0 = output.chunk(4)
-    if torch.allclose(f_a + f_b, f_ab + f_0, atol=1e-4):
-        raise Hint(
-            "`deep_model` is still a linear (affine) function: Linear layers stacked without "
-            "an activation between them collapse into one Linear layer. Put nn.ReLU() "
-            "between them"
-        )
+    expect_not_affine(
+        output,
+        "`deep_model` is still a linear (affine) function: Linear layers stacked without "
+        "an activation between them collapse into one Linear layer. Put nn.ReLU() "
+        "between them",
+    )
     return "`deep_model` is non-linear and gives one logit per sample"
 
 

@@ -1,9 +1,4 @@
-"""Self-checks for lesson 02: penguin species with a fully-connected network.
-
-Each function is called in the exercise notebook right after a task, prints one
-line (a pass or a hint about the likely mistake) and returns a
-:class:`~practicaltorch.checks.CheckResult`.
-"""
+"""Self-checks for lesson 02: penguin species with a fully-connected network."""
 
 from __future__ import annotations
 
@@ -33,28 +28,13 @@ from practicaltorch.checks.probes import (
     check_train_epoch,
     expect_accuracy,
     expect_evaluation,
+    expect_not_affine,
+    looks_like_probabilities,
     probe_batches,
     probe_loader,
+    superposition_output,
 )
 from practicaltorch.data.penguins import COLUMNS, SPECIES
-
-__all__ = [
-    "ACCURACY_BAR",
-    "accuracy",
-    "confusion",
-    "dataset",
-    "expect_columns",
-    "features",
-    "loaders",
-    "loss_and_optimizer",
-    "losses",
-    "model",
-    "probabilities",
-    "standardised",
-    "train_function",
-    "training_run",
-    "validate_function",
-]
 
 _CPU = torch.device("cpu")
 ACCURACY_BAR = 59 / 60 - 1e-9
@@ -333,23 +313,14 @@ def _unused_parameters(net: nn.Module, example: Tensor) -> list[str]:
 
 @check("{name}")
 def model(net: Any, n_features: int, n_classes: int = 3, *, name: str = "model") -> str:
-    """Check a classifier: ``(N, n_features)`` to ``(N, n_classes)`` logits, using every layer.
-
-    The network must not be an affine map (a ReLU after each hidden layer), nor end with
-    an activation.
-    """
-    generator = torch.Generator().manual_seed(0)
-    a, b = 2 * torch.randn(2, 8, n_features, generator=generator)
-    output = model_output(
-        net, name, torch.cat([a, b, a + b, torch.zeros_like(a)]), n_features=n_features
-    )
+    """Check a classifier: ``(N, n_features)`` to ``(N, n_classes)`` logits, using every layer."""
+    output = superposition_output(net, name, n_features, 8)
     if tuple(output.shape) != (32, n_classes):
         raise Hint(
             f"`{name}` maps 8 birds to shape {tuple(output[:8].shape)}; expected (8, "
             f"{n_classes}): one output per class (the last Linear needs out_features={n_classes})"
         )
-    sums = output.sum(dim=1)
-    if (output >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+    if looks_like_probabilities(output):
         raise Hint(
             f"`{name}` ends with a softmax. nn.CrossEntropyLoss applies log-softmax itself: "
             "return the raw outputs (logits) and apply softmax only to read probabilities"
@@ -359,13 +330,12 @@ def model(net: Any, n_features: int, n_classes: int = 3, *, name: str = "model")
             f"`{name}` never outputs a negative number: it ends with an activation. Logits "
             "come straight from the last Linear layer"
         )
-    f_a, f_b, f_ab, f_0 = output.chunk(4)
-    if torch.allclose(f_a + f_b, f_ab + f_0, atol=1e-4):
-        raise Hint(
-            f"`{name}` is a linear function of its inputs: put a ReLU after each hidden layer "
-            "(without them the layers collapse into one Linear)"
-        )
-    unused = _unused_parameters(net, a)
+    expect_not_affine(
+        output,
+        f"`{name}` is a linear function of its inputs: put a ReLU after each hidden layer "
+        "(without them the layers collapse into one Linear)",
+    )
+    unused = _unused_parameters(net, torch.ones(8, n_features))
     if unused:
         raise Hint(f"`{name}` never uses {unused[0]} in forward: every layer must be applied")
     parameters = sum(p.numel() for p in net.parameters())

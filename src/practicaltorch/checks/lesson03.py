@@ -1,9 +1,4 @@
-"""Self-checks for lesson 03: penguin body mass, a regression, beside least squares.
-
-Each function is called in the exercise notebook right after a task, prints one
-line (a pass or a hint about the likely mistake) and returns a
-:class:`~practicaltorch.checks.CheckResult`.
-"""
+"""Self-checks for lesson 03: penguin body mass, a regression, beside least squares."""
 
 from __future__ import annotations
 
@@ -22,25 +17,12 @@ from practicaltorch.checks import (
     check_decreasing,
     check_metric,
     expect_close,
-    model_output,
     number,
 )
 from practicaltorch.checks.lesson02 import expect_columns
+from practicaltorch.checks.probes import expect_not_affine, superposition_output
 from practicaltorch.data.penguins import MASS_FEATURES
 from practicaltorch.recipes.penguins_mass import BASELINE_FACTOR  # the lesson's bar, one place
-
-__all__ = [
-    "BASELINE_FACTOR",
-    "DESIGN_BAR_G",
-    "baseline",
-    "dataset",
-    "features",
-    "grams",
-    "losses",
-    "mae",
-    "model",
-    "positive",
-]
 
 TARGET = "body_mass_g"
 DESIGN_BAR_G = 230.0
@@ -258,11 +240,7 @@ def baseline(
 @check("{name}")
 def model(net: Any, n_features: int, *, name: str = "model") -> str:
     """Check that a regressor maps ``(N, n_features)`` to ``(N, 1)``, any real number."""
-    generator = torch.Generator().manual_seed(0)
-    a, b = 2 * torch.randn(2, 8, n_features, generator=generator)
-    output = model_output(
-        net, name, torch.cat([a, b, a + b, torch.zeros_like(a)]), n_features=n_features
-    )
+    output = superposition_output(net, name, n_features, 8)
     if tuple(output.shape) == (32,):
         raise Hint(
             f"`{name}` returns shape (8,): keep the (N, 1) shape so it matches the (N, 1) targets"
@@ -277,12 +255,11 @@ def model(net: Any, n_features: int, *, name: str = "model") -> str:
             f"`{name}` never outputs a negative number, but half the standardised masses are "
             "negative: leave the activation off the last layer"
         )
-    f_a, f_b, f_ab, f_0 = output.chunk(4)
-    if torch.allclose(f_a + f_b, f_ab + f_0, atol=1e-4):
-        raise Hint(
-            f"`{name}` is a linear function of its inputs, least squares again: use an MLP "
-            "with a hidden layer and its activation"
-        )
+    expect_not_affine(
+        output,
+        f"`{name}` is a linear function of its inputs, least squares again: use an MLP "
+        "with a hidden layer and its activation",
+    )
     parameters = sum(p.numel() for p in net.parameters())
     return f"`{name}` maps (N, {n_features}) to (N, 1); {parameters} parameters"
 

@@ -1,9 +1,7 @@
 """Self-checks for lesson 04: handwritten digits with a convolutional network.
 
-Each check is called in the exercise notebook right after a task and prints one
-line: a pass, or a hint naming the likely mistake. The checks run the learner's
-code on probes (a tilted bar for the augmentation, a tiny CNN for the training
-loop) and compare what it *did* with what it should do.
+They run the learner's code on probes (a tilted bar for the augmentation, a tiny
+CNN for the training loop) and compare what it *did* with what it should do.
 """
 
 from __future__ import annotations
@@ -22,32 +20,12 @@ from practicaltorch.checks.probes import (
     check_train_epoch,
     expect_accuracy,
     expect_evaluation,
+    looks_like_probabilities,
     probe_batches,
     probe_outputs,
 )
 from practicaltorch.data.mnist import MNIST_MEAN, MNIST_STD
 from practicaltorch.training.metrics import confusion_matrix
-
-__all__ = [
-    "ACCURACY_BAR",
-    "QUICK_BAR",
-    "accuracy_function",
-    "augmentation",
-    "confusion",
-    "conv_output_size",
-    "fast_batches",
-    "history",
-    "image_tensor",
-    "losses",
-    "model",
-    "normalised_dataset",
-    "precision_recall_f1",
-    "prepare_function",
-    "probabilities",
-    "quick_accuracy",
-    "sizes_by_hand",
-    "train_function",
-]
 
 ACCURACY_BAR = 0.99
 """The lesson's quality bar: at least 99% of the 10,000 test digits right."""
@@ -388,8 +366,7 @@ def model(net: Any, *, n_classes: int = 10, name: str = "model") -> str:
             f"`{name}` gives shape {tuple(output.shape)} for 8 images; expected (8, {n_classes}):"
             f" the last Linear layer needs out_features={n_classes}"
         )
-    sums = output.sum(dim=1)
-    if (output >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+    if looks_like_probabilities(output):
         raise Hint(
             f"`{name}` ends with a softmax: return the logits, nn.CrossEntropyLoss applies "
             "log-softmax itself"

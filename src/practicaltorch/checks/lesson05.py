@@ -1,9 +1,7 @@
 """Self-checks for lesson 05: ellipse parameters with transfer learning and a CoordConv CNN.
 
-Each check is called in the exercise notebook right after a task and prints one
-line: a pass, or a hint naming the likely mistake. The checks know how the
-training ellipses are drawn, so they can tell whether a held-out set shares
-images with training, or whether a baseline was taken from the held-out targets.
+They know how the training ellipses are drawn, so they can tell whether a held-out
+set shares images with training, or a baseline was taken from the held-out targets.
 """
 
 from __future__ import annotations
@@ -17,21 +15,6 @@ from torch import Tensor, nn
 
 from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, number
 from practicaltorch.data.ellipses import draw_ellipses, ellipse_tensors
-
-__all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "MAE_BAR_PX",
-    "TRAIN_ITEMS",
-    "baseline",
-    "coordinates",
-    "history",
-    "imagenet_inputs",
-    "mae",
-    "pixel_errors",
-    "transfer_net",
-    "validation_set",
-]
 
 MAE_BAR_PX = 1.0
 """The lesson's quality bar: mean absolute error under one pixel on 128x128 images."""

@@ -1,9 +1,7 @@
 """Self-checks for lesson 06: saving, loading, resuming and exporting a model.
 
-Each check is called in the exercise notebook right after a task and prints one
-line: a pass, or a hint naming the likely mistake. The loading check hands the
-learner's function a file that only an unsafe ``torch.load`` opens, so it can
-tell whether the function would run code from a file it was given.
+The loading check hands the learner's function a file that only an unsafe
+``torch.load`` opens, so it can tell whether the function would run code from a file.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ import torch
 from torch import Tensor, nn
 
 from practicaltorch.checks import Hint, call, check
-
-__all__ = ["checkpoint", "deployment", "from_fortran", "restored", "resumed", "verified"]
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "config", "metadata")
 """What the lesson's checkpoint holds."""

@@ -1,9 +1,7 @@
 """Self-checks for lesson 07: overfitting, early stopping, schedules, augmentation, model size.
 
-Each check is called in the exercise notebook right after a task and prints one
-line: a pass, or a hint naming the likely mistake. The schedule and
-augmentation checks run the learner's functions on probes (a dummy optimiser,
-a batch of marked squares) and look at what they do.
+The schedule and augmentation checks run the learner's functions on probes (a dummy
+optimiser, a batch of marked squares) and look at what they do.
 """
 
 from __future__ import annotations
@@ -18,16 +16,6 @@ from torch import Tensor, nn
 from practicaltorch.checks import Hint, call, check, number
 from practicaltorch.training.callbacks import EarlyStopping
 from practicaltorch.training.loop import History, evaluate
-
-__all__ = [
-    "RESTORE_TOLERANCE",
-    "best_epoch",
-    "early_stopping",
-    "improved",
-    "parameters",
-    "schedulers",
-    "shift",
-]
 
 RESTORE_TOLERANCE = 0.01
 """The restored model's validation loss may exceed the best epoch's by at most 1%."""

@@ -1,9 +1,7 @@
 """Self-checks for lesson 08: devices, mixed precision, channels_last and torchrun.
 
-Each check is called in the exercise notebook right after a task and prints one
-line: a pass, or a hint naming the likely mistake. The training-step check runs
-the learner's step twice on a probe that records whether autocast was on in the
-forward and the backward pass, and compares the weights with correct steps.
+The training-step check runs the learner's step on a probe that records whether
+autocast was on in the forward and the backward pass, and compares the weights.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ import torch
 from torch import Tensor, nn
 
 from practicaltorch.checks import Hint, call, check, number
-
-__all__ = ["channels_last", "launch_command", "matches", "train_step", "world_size"]
 
 _CPU = torch.device("cpu")
 

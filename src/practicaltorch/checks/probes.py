@@ -24,20 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from practicaltorch.checks._core import Hint, call, check, number
-
-__all__ = [
-    "Batches",
-    "CountingSGD",
-    "CountingScheduler",
-    "RecordingModel",
-    "check_train_epoch",
-    "expect_accuracy",
-    "expect_evaluation",
-    "probe_batches",
-    "probe_loader",
-    "probe_outputs",
-]
+from practicaltorch.checks._core import Hint, call, check, model_output, number
 
 Batches = list[tuple[Tensor, Tensor]]
 _CPU = torch.device("cpu")
@@ -282,3 +269,24 @@ def expect_accuracy(got: float, logits: Tensor, targets: Tensor, *, name: str, i
             f"`{name}` returned the accuracy {got:.4g}, expected {want:.4g}: count "
             f"outputs.argmax(dim=1) == targets over all {items}, divide by the number of {items}"
         )
+
+
+def superposition_output(model: Any, name: str, n_features: int, count: int) -> Tensor:
+    """Return `model` on seeded inputs `a`, `b`, `a + b` and `0`, `count` rows each, stacked."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = 2 * torch.randn(2, count, n_features, generator=generator)
+    inputs = torch.cat([a, b, a + b, torch.zeros_like(a)])
+    return model_output(model, name, inputs, n_features=n_features)
+
+
+def expect_not_affine(output: Tensor, hint: str) -> None:
+    """Raise ``hint`` if :func:`superposition_output` shows ``f(a) + f(b) = f(a + b) + f(0)``."""
+    f_a, f_b, f_ab, f_0 = output.chunk(4)
+    if torch.allclose(f_a + f_b, f_ab + f_0, atol=1e-4):
+        raise Hint(hint)
+
+
+def looks_like_probabilities(output: Tensor) -> bool:
+    """Whether every row of ``output`` is non-negative and sums to 1: a softmax at the end."""
+    sums = output.sum(dim=1)
+    return bool((output >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4))
