@@ -185,6 +185,12 @@ def model_output(model: Any, name: str, example: Tensor, *, n_features: int = 0)
     return output.cpu()
 
 
+def eval_outputs(model: Any, name: str, inputs: Tensor, *, batch: int = 250) -> Tensor:
+    """Return :func:`model_output` on ``inputs`` in chunks of ``batch``, as float32."""
+    chunks = [inputs[i : i + batch] for i in range(0, len(inputs), batch)]
+    return torch.cat([model_output(model, name, chunk) for chunk in chunks]).float()
+
+
 def as_number(value: Any) -> float:
     """Convert a number or one-element tensor to a float, without autograd warnings."""
     if isinstance(value, Tensor):

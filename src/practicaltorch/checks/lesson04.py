@@ -14,7 +14,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, model_output, number
+from practicaltorch.checks import (
+    CheckResult,
+    Hint,
+    call,
+    check,
+    check_metric,
+    eval_outputs,
+    model_output,
+    number,
+)
 from practicaltorch.checks.probes import (
     RecordingModel,
     check_train_epoch,
@@ -440,7 +449,7 @@ def losses(values: Any, epochs: int, optimizer: Any = None, steps_per_epoch: int
 
 def _accuracy(net: nn.Module, batches: Iterable[Any]) -> float:
     """Return ``net``'s accuracy on ``batches`` in evaluation mode, restoring its mode."""
-    predicted = _reference_logits(net, batches).argmax(dim=1)
+    predicted = eval_outputs(net, "model", torch.cat([x for x, _ in batches])).argmax(dim=1)
     return float((predicted == torch.cat([y.cpu() for _, y in batches])).float().mean())
 
 
@@ -563,18 +572,6 @@ def history(value: Any, *, epochs: int = 3, bar: float = ACCURACY_BAR) -> CheckR
     return check_metric(accuracies[-1], bar, name="test accuracy after training", unit="%")
 
 
-def _reference_logits(net: nn.Module, batches: Iterable[Any]) -> Tensor:
-    """Return ``net``'s outputs on ``batches`` in evaluation mode, restoring its mode."""
-    was_training = net.training
-    device = next(net.parameters()).device
-    net.eval()
-    try:
-        with torch.no_grad():
-            return torch.cat([net(x.to(device)).float().cpu() for x, _ in batches])
-    finally:
-        net.train(was_training)
-
-
 def _expect_logits(logits: Any, net: Any, batches: Any, total: int, n_classes: int) -> None:
     if not isinstance(logits, Tensor) or tuple(logits.shape) != (total, n_classes):
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
@@ -590,7 +587,7 @@ def _expect_logits(logits: Any, net: Any, batches: Any, total: int, n_classes: i
     if logits.device.type != "cpu":
         raise Hint(f"`test_logits` is on {logits.device}: move each batch's outputs to the CPU")
     if isinstance(net, nn.Module) and batches is not None:
-        want = _reference_logits(net, batches)
+        want = eval_outputs(net, "model", torch.cat([x for x, _ in batches]))
         got = logits.float()
         if not (
             torch.allclose(got, want, atol=1e-3) or torch.allclose(got, want.softmax(1), atol=1e-4)
@@ -792,7 +789,7 @@ def probabilities(
         raise Hint("`probs` does not sum to 1: apply softmax over the classes, dim=1")
     if isinstance(net, nn.Module) and prepare is not None:
         inputs = call(prepare, "prepare", picture)
-        want = _reference_logits(net, [(inputs, None)]).softmax(dim=1)
+        want = model_output(net, "model", inputs).float().softmax(dim=1)
         if not torch.allclose(values, want, atol=1e-4):
             raise Hint(
                 "`probs` differ from the model's answer in evaluation mode: call model.eval() "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, number
+from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, eval_outputs, number
 from practicaltorch.data.ellipses import draw_ellipses, ellipse_tensors
 
 MAE_BAR_PX = 1.0
@@ -143,32 +143,13 @@ def transfer_net(net: Any, pretrained: Any, *, outputs: int = 4) -> str:
             f"the head has {head.out_features} outputs, expected {outputs}: pass "
             f"num_outputs={outputs} (row, column and two radii)"
         )
-    output = _eval_outputs(net, torch.zeros(2, 3, 64, 64), "transfer_net")
+    output = eval_outputs(net, "transfer_net", torch.zeros(2, 3, 64, 64))
     if tuple(output.shape) != (2, outputs):
         raise Hint(
             f"`transfer_net` maps 2 images to {tuple(output.shape)}, expected (2, {outputs})"
         )
     origin = "ImageNet weights" if pretrained else "random weights (offline fallback)"
     return f"`transfer_net` gives {outputs} outputs per image, starting from {origin}"
-
-
-def _eval_outputs(net: nn.Module, images: Tensor, name: str, batch: int = 250) -> Tensor:
-    """Run ``net`` on ``images`` in evaluation mode, in batches, and return CPU outputs."""
-    parameter = next(net.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            parts = [
-                call(net, name, images[i : i + batch].to(device))
-                for i in range(0, len(images), batch)
-            ]
-    finally:
-        net.train(was_training)
-    if not all(isinstance(part, Tensor) for part in parts):
-        raise Hint(f"`{name}(images)` should return a tensor")
-    return torch.cat(parts).float().cpu()
 
 
 @check("imagenet_inputs")
@@ -329,7 +310,7 @@ def _expect_predictions(predicted: Any, targets: Tensor, net: Any, images: Any) 
             "targets, and convert only the errors to pixels"
         )
     if isinstance(net, nn.Module) and isinstance(images, Tensor):
-        want = _eval_outputs(net, images, "model")
+        want = eval_outputs(net, "model", images)
         if not torch.allclose(predicted.float(), want, atol=1e-4):
             raise Hint(
                 "`predicted` differs from the model's predictions in evaluation mode: call "
