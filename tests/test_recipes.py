@@ -66,3 +66,15 @@ def test_a_recipe_that_raises_is_summarised_and_the_rest_run(
     assert "practicaltorch fetch" in result.advice_lines()[0]
     assert (tmp_path / "summary.json").is_file()
     assert lines[0] == "-> mnist ..."
+
+
+def test_a_file_where_a_recipe_folder_belongs_fails_only_that_recipe(tmp_path: Path) -> None:
+    (tmp_path / "cancer").write_text("not a folder")
+    lines: list[str] = []
+    result = suite.run_suite(
+        ["cancer", "penguins-species"], suite.Options(quick=True), tmp_path, say=lines.append
+    )
+    failed = result.failed
+    assert [o.name for o in failed] == ["cancer"]
+    assert "already exists where a folder is needed" in str(failed[0].error)
+    assert result.outcomes[1].report is not None, "the next recipe still ran"

@@ -31,6 +31,13 @@ def test_new_run_dir_follows_the_highest_number_and_ignores_other_entries(tmp_pa
     assert runs.new_run_dir(tmp_path, "mnist").name == "8"
 
 
+def test_new_run_dir_steps_over_a_file_with_a_run_number(tmp_path: Path) -> None:
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "1").write_text("a stray file")
+    assert runs.new_run_dir(tmp_path, "mnist").name == "2"
+    assert (tmp_path / "mnist" / "1").read_text() == "a stray file"
+
+
 def test_new_run_dir_takes_the_next_number_when_another_process_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
