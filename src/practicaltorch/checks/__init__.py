@@ -49,6 +49,7 @@ __all__ = [
     "eval_outputs",
     "expect_close",
     "expect_decreasing",
+    "expect_predictions",
     "expect_tensor",
     "fail",
     "model_output",
@@ -94,6 +95,25 @@ def expect_tensor(
     if requires_grad is not None and value.requires_grad != requires_grad:
         verb = "track" if requires_grad else "not track"
         raise Hint(f"`{name}` should {verb} gradients: set requires_grad={requires_grad}")
+    return value
+
+
+def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str) -> Tensor:
+    """Return ``value`` if it is a CPU tensor of ``shape`` that tracks no gradients.
+
+    ``why`` follows a wrong shape: what one row is, or the likely slip.
+    """
+    if not isinstance(value, Tensor):
+        raise Hint(f"`{name}` is a {type(value).__name__}, expected a {tuple(shape)} tensor: {why}")
+    if tuple(value.shape) != tuple(shape):
+        raise Hint(f"`{name}` has shape {tuple(value.shape)}, expected {tuple(shape)}: {why}")
+    if value.requires_grad:
+        raise Hint(
+            f"`{name}` tracks gradients: predict inside `with torch.no_grad():`, or every "
+            "batch's graph stays in memory"
+        )
+    if value.device.type != "cpu":
+        raise Hint(f"`{name}` is on {value.device}: move each batch's outputs to the CPU")
     return value
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from practicaltorch.checks import (
     check_decreasing,
     check_metric,
     expect_close,
+    expect_predictions,
     number,
 )
 from practicaltorch.checks.lesson02 import expect_columns
@@ -33,6 +33,7 @@ _WHY = {
     "species": "the species, which a field worker sees at a glance and which sets the size",
     "sex": "the sex: males outweigh females of the same size",
 }
+_BROADCAST = "subtracting tensors of shapes (N, 1) and (N,) broadcasts to (N, N)"
 
 
 @check("features")
@@ -176,27 +177,9 @@ def _wrong_baselines(train_set: Any, valid_set: Any) -> list[tuple[float, str]]:
     ]
 
 
-def _expect_plottable(values: Any, label: str, shape: Sequence[int]) -> None:
-    """Raise a hint unless ``values`` is a CPU tensor of ``shape`` without gradients."""
-    if not isinstance(values, Tensor):
-        raise Hint(f"`{label}` is a {type(values).__name__}: keep it as a tensor")
-    if tuple(values.shape) != tuple(shape):
-        raise Hint(
-            f"`{label}` has shape {tuple(values.shape)}, expected {tuple(shape)}: "
-            "subtracting tensors of shapes (N, 1) and (N,) broadcasts to (N, N)"
-        )
-    if values.requires_grad:
-        raise Hint(
-            f"`{label}` tracks gradients, so the plots below cannot read it: predict inside "
-            "`with torch.no_grad():`"
-        )
-    if values.device.type != "cpu":
-        raise Hint(f"`{label}` is on {values.device}: the plots below need it on the CPU, .cpu()")
-
-
 def _expect_grams(values: Any, label: str, want: Tensor) -> None:
     """Raise a hint unless ``values`` are the masses ``want``, a CPU tensor of the same shape."""
-    _expect_plottable(values, label, want.shape)
+    expect_predictions(values, name=label, shape=want.shape, why=_BROADCAST)
     if not torch.allclose(values.double(), want.double(), rtol=1e-3, atol=0.5):
         raise Hint(f"`{label}` are not the masses in grams of the validation birds")
 
@@ -297,7 +280,7 @@ def _expect_mean_error(got: float, predicted: Any, truth: Any) -> None:
     """Raise a hint unless ``got`` is the MAE of ``predicted`` against ``truth``."""
     if not isinstance(truth, Tensor):
         raise Hint(f"`valid_grams` is a {type(truth).__name__}: keep it as a tensor")
-    _expect_plottable(predicted, "predicted_grams", truth.shape)
+    expect_predictions(predicted, name="predicted_grams", shape=truth.shape, why=_BROADCAST)
     errors = predicted.double() - truth.double().cpu()
     mean_error, root_mean_square = float(errors.abs().mean()), float(errors.pow(2).mean().sqrt())
     if abs(got - mean_error) <= 1e-3 * got:

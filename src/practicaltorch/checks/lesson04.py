@@ -21,6 +21,7 @@ from practicaltorch.checks import (
     check,
     check_metric,
     eval_outputs,
+    expect_predictions,
     model_output,
     number,
 )
@@ -573,19 +574,8 @@ def history(value: Any, *, epochs: int = 3, bar: float = ACCURACY_BAR) -> CheckR
 
 
 def _expect_logits(logits: Any, net: Any, batches: Any, total: int, n_classes: int) -> None:
-    if not isinstance(logits, Tensor) or tuple(logits.shape) != (total, n_classes):
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise Hint(
-            f"`test_logits` should be a ({total}, {n_classes}) tensor, one row per test image "
-            f"in the order of test_batches, got {shape}"
-        )
-    if logits.requires_grad:
-        raise Hint(
-            "`test_logits` tracks gradients: predict inside `with torch.no_grad():`, or every "
-            "batch's graph stays in memory"
-        )
-    if logits.device.type != "cpu":
-        raise Hint(f"`test_logits` is on {logits.device}: move each batch's outputs to the CPU")
+    why = "one row per test image in the order of test_batches"
+    expect_predictions(logits, name="test_logits", shape=(total, n_classes), why=why)
     if isinstance(net, nn.Module) and batches is not None:
         want = eval_outputs(net, "model", torch.cat([x for x, _ in batches]))
         got = logits.float()

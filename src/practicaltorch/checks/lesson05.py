@@ -13,7 +13,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import CheckResult, Hint, call, check, check_metric, eval_outputs, number
+from practicaltorch.checks import (
+    CheckResult,
+    Hint,
+    call,
+    check,
+    check_metric,
+    eval_outputs,
+    expect_predictions,
+    number,
+)
 from practicaltorch.data.ellipses import draw_ellipses, ellipse_tensors
 
 MAE_BAR_PX = 1.0
@@ -294,16 +303,8 @@ def history(value: Any, *, bar: float = MAE_BAR_PX) -> CheckResult | str:
 
 
 def _expect_predictions(predicted: Any, targets: Tensor, net: Any, images: Any) -> Tensor:
-    if not isinstance(predicted, Tensor) or predicted.shape != targets.shape:
-        shape = tuple(predicted.shape) if isinstance(predicted, Tensor) else type(predicted)
-        raise Hint(
-            f"`predicted` has shape {shape}, expected {tuple(targets.shape)}: one row of "
-            "four numbers per validation image, in the stored order (no shuffling)"
-        )
-    if predicted.requires_grad:
-        raise Hint("`predicted` tracks gradients: predict inside `with torch.no_grad():`")
-    if predicted.device.type != "cpu":
-        raise Hint(f"`predicted` is on {predicted.device}: move each batch's outputs to the CPU")
+    why = "one row of four numbers per validation image, in the stored order (no shuffling)"
+    predicted = expect_predictions(predicted, name="predicted", shape=targets.shape, why=why)
     if float(predicted.abs().max()) > 2:
         raise Hint(
             "`predicted` holds values above 2: keep the predictions normalised like the "
