@@ -304,21 +304,21 @@ def history(value: Any, *, bar: float = MAE_BAR_PX) -> CheckResult | str:
 
 def _expect_predictions(predicted: Any, targets: Tensor, net: Any, images: Any) -> Tensor:
     why = "one row of four numbers per validation image, in the stored order (no shuffling)"
-    predicted = expect_predictions(predicted, name="predicted", shape=targets.shape, why=why)
-    if float(predicted.abs().max()) > 2:
+    values = expect_predictions(predicted, name="predicted", shape=targets.shape, why=why)
+    if float(values.abs().max()) > 2:
         raise Hint(
             "`predicted` holds values above 2: keep the predictions normalised like the "
             "targets, and convert only the errors to pixels"
         )
     if isinstance(net, nn.Module) and isinstance(images, Tensor):
         want = eval_outputs(net, "model", images)
-        if not torch.allclose(predicted.float(), want, atol=1e-4):
+        if not torch.allclose(values.float(), want, atol=1e-4):
             raise Hint(
                 "`predicted` differs from the model's predictions in evaluation mode: call "
                 "model.eval() first (batch norm then uses its running statistics), and keep "
                 "the stored order"
             )
-    return predicted.detach().double()
+    return values.detach().double()
 
 
 @check("mae_px", "predicted", "errors_px")
