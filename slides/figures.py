@@ -12,9 +12,11 @@ Quarto::
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -220,12 +222,44 @@ def translation() -> Figure:
     return fig
 
 
+@functools.cache
+def _lorenz96_results() -> Any:
+    """Return a small run of the lorenz96 recipe (lesson 09), shared by its two figures."""
+    from practicaltorch.recipes.lorenz96 import Config, simulate_and_score
+
+    config = Config(
+        train_members=20,
+        test_members=20,
+        climate_members=40,
+        climate_truth_duration=4.0,
+    )
+    torch.manual_seed(0)
+    return simulate_and_score(config, epochs=5, device=torch.device("cpu"), progress=False)
+
+
+def lorenz96_rmse() -> Figure:
+    """Draw forecast RMSE against lead time: no parameterisation, the cubic, the network."""
+    from practicaltorch.recipes.lorenz96 import plot_forecast_rmse
+
+    return plot_forecast_rmse(_lorenz96_results().scores)
+
+
+def lorenz96_climate() -> Figure:
+    """Draw the distribution of X in long runs of each model, against the truth's."""
+    from practicaltorch.recipes.lorenz96 import plot_climate
+
+    results = _lorenz96_results()
+    return plot_climate(results.scores, results.climate_truth.x)
+
+
 FIGURES: dict[str, Callable[[], Figure]] = {
     "line_fit": line_fit,
     "activations": activations,
     "conv1d": conv1d,
     "conv2d": conv2d,
     "translation": translation,
+    "lorenz96_rmse": lorenz96_rmse,
+    "lorenz96_climate": lorenz96_climate,
 }
 """Every figure the decks use: file stem -> function that draws it."""
 

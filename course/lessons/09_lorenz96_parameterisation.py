@@ -24,7 +24,7 @@
 # - export the network with its scaling inside, run it from Fortran through FTorch, and
 #   compare the Fortran and Python runs properly.
 #
-# **Time:** about 90 minutes.
+# **Time:** about 80 minutes for the core sections; about 90 minutes with the optional one.
 #
 # **You should know:** the training loop and `fit` (lessons 02-03), standardising inputs and
 # targets (lesson 03), convolutions (lesson 04), TorchScript export (lesson 06).
@@ -92,7 +92,7 @@ workdir = Path(tempfile.mkdtemp(prefix="lesson09-"))
 print(f"{torch.get_num_threads()} CPU thread(s); files go to {workdir}")
 
 # %% [markdown]
-# ## 1. What a parameterisation is
+# ## 1. What a parameterisation is (core)
 #
 # Lorenz-96 has `K = 8` slow variables `X_k` on a ring (think: a quantity around a circle of
 # latitude), each coupled to `J = 32` fast variables `Y_{j,k}` (the small-scale weather in
@@ -152,7 +152,7 @@ print(f"the one-scale model is {two_scale_seconds / one_scale_seconds:.0f} times
 # grid thousands of times finer. That is why parameterisations exist.
 
 # %% [markdown]
-# ## 2. The data, and a split in time
+# ## 2. The data, and a split in time (core)
 #
 # `simulate_truth` integrates an ensemble of the two-scale model (all members at once, as one
 # batch of tensors), throws away a spin-up so the states lie on the attractor, and samples
@@ -252,7 +252,7 @@ for split, (fit_rows, score_rows) in {
 # of one patient) needs a split that respects the correlation.
 
 # %% [markdown]
-# ## 3. A classical baseline: a cubic polynomial
+# ## 3. A classical baseline: a cubic polynomial (core)
 #
 # The usual baseline in the literature (Wilks 2005, Arnold et al. 2013) is a cubic polynomial
 # in the local value, `U_k = c0 + c1 X_k + c2 X_k^2 + c3 X_k^3`, the same at every `k`, fitted
@@ -278,7 +278,7 @@ print(f"polynomial: validation RMSE of U {poly_rmse:.3f}")
 check.polynomial(poly_coefficients, x_train, u_train)
 
 # %% [markdown]
-# ## 4. A neural parameterisation: one local network for every grid point
+# ## 4. A neural parameterisation: one local network for every grid point (core)
 #
 # A network could take all 8 values of `X` and return all 8 of `U`. But the physics is the same
 # at every `k`: the ring has no special place. So use one small network that looks at `X_k`
@@ -380,7 +380,7 @@ check.offline(net_param, poly, x_valid, u_valid)
 # loss curve shows. What we care about is a model run with it.
 
 # %% [markdown]
-# ## 5. Online: the parameterisation drives the model
+# ## 5. Online: the parameterisation drives the model (core)
 #
 # `run_one_scale(x0, parameterisation, duration)` steps the slow variables with the coarse
 # step of 0.005, calling the parameterisation once per step (as climate models call theirs)
@@ -605,7 +605,7 @@ for name, offline, curve, distance in [
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 6. Locked to a grid
+# ## 6. Locked to a grid (optional)
 #
 # A dense network, `MLP(8, 8)`, sees all eight values at once. It can learn the same thing, and
 # on this ring its offline error is similar. But its first layer has exactly 8 inputs, each
@@ -638,7 +638,7 @@ for name, p in [("polynomial", poly), ("local network", net_param)]:
 # never be tested on one it has not seen.
 
 # %% [markdown]
-# ## 7. Coupling to Fortran through FTorch
+# ## 7. Coupling to Fortran through FTorch (core)
 #
 # Climate models are mostly Fortran. FTorch lets Fortran load a TorchScript file and call it
 # like a subroutine. Export the *wrapped* network, so the scaling travels inside it and the

@@ -44,10 +44,12 @@ __all__ = [
     "RATIO",
     "Config",
     "OnlineScores",
+    "Results",
     "plot_climate",
     "plot_forecast_rmse",
     "run",
     "score_online",
+    "simulate_and_score",
     "train_local_net",
 ]
 
@@ -288,25 +290,42 @@ def _metrics(scores: Mapping[str, OnlineScores], offline: Mapping[str, float]) -
     return metrics
 
 
-def run(
-    config: Config, out_dir: Path | None = None, *, progress: bool | None = None, log: Log = None
-) -> Report:
-    """Generate truth, fit both parameterisations, run them online and score them.
+@dataclass
+class Results:
+    """Everything a run computes, before it is reported.
 
-    The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
-    ``out_dir``, it writes ``model.pt`` (the local network, with its scaling recorded
-    so ``practicaltorch export`` builds it in), ``forecast_rmse.png``, ``climate.png``
-    and ``metrics.json`` there.
-
-    Returns
-    -------
-    Report
-        Metrics include ``rmse_1mtu_<model>`` and ``climate_<model>`` for
-        ``none``, ``polynomial`` and ``network``, their ratios, and ``worst_ratio``
-        (the bar's metric).
+    Attributes
+    ----------
+    scores
+        Online scores of ``"none"``, ``"polynomial"`` and ``"network"``.
+    offline
+        Validation RMSE of ``U`` of the polynomial and the network.
+    climate_truth
+        The independent truth whose values of ``X`` are the reference climate.
+    polynomial, network, bare
+        The fitted cubic, the network in physical units, and the bare network.
+    history
+        The network's training history.
     """
-    config = _settings(config)
-    device, epochs = begin(config, config.default_epochs, out_dir)
+
+    scores: dict[str, OnlineScores]
+    offline: dict[str, float]
+    climate_truth: Truth
+    polynomial: CubicPolynomial
+    network: Scaled
+    bare: LocalNet
+    history: History
+
+
+def simulate_and_score(
+    config: Config,
+    *,
+    epochs: int,
+    device: torch.device,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Results:
+    """Generate the three truths, fit both parameterisations and score all three online."""
     truth = simulate_truth(config.train_members, config.train_duration, seed=config.seed)
     test = simulate_truth(config.test_members, config.forecast_duration, seed=config.seed + 1000)
     climate_truth = simulate_truth(
@@ -337,19 +356,43 @@ def run(
         name: score_online(p, test, climate_truth, config.climate_duration)
         for name, p in candidates.items()
     }
+    return Results(scores, offline, climate_truth, polynomial, network, bare, history)
+
+
+def run(
+    config: Config, out_dir: Path | None = None, *, progress: bool | None = None, log: Log = None
+) -> Report:
+    """Generate truth, fit both parameterisations, run them online and score them.
+
+    The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
+    ``out_dir``, it writes ``model.pt`` (the local network, with its scaling recorded
+    so ``practicaltorch export`` builds it in), ``forecast_rmse.png``, ``climate.png``
+    and ``metrics.json`` there.
+
+    Returns
+    -------
+    Report
+        Metrics include ``rmse_1mtu_<model>`` and ``climate_<model>`` for
+        ``none``, ``polynomial`` and ``network``, their ratios, and ``worst_ratio``
+        (the bar's metric).
+    """
+    config = _settings(config)
+    device, epochs = begin(config, config.default_epochs, out_dir)
+    results = simulate_and_score(config, epochs=epochs, device=device, progress=progress, log=log)
+    scores, history, network, bare = results.scores, results.history, results.network, results.bare
     report = Report.from_history(NAME, BAR, history, device, config)
-    report.metrics = _metrics(scores, offline)
+    report.metrics = _metrics(scores, results.offline)
     if out_dir is not None:
         save_figure(plot_forecast_rmse(scores), out_dir, "forecast_rmse.png", report)
-        save_figure(plot_climate(scores, climate_truth.x), out_dir, "climate.png", report)
-        k = truth.settings.K
+        save_figure(plot_climate(scores, results.climate_truth.x), out_dir, "climate.png", report)
+        k = results.climate_truth.settings.K
         names = [f"X_{i + 1}" for i in range(k)]
         metadata: dict[str, Any] = {
             "inputs": describe(names, "1", float(network.x_mean), float(network.x_std)),
             "outputs": describe(
                 [f"U_{i + 1}" for i in range(k)], "1", float(network.u_mean), float(network.u_std)
             ),
-            "polynomial": polynomial.coefficients.tolist(),
+            "polynomial": results.polynomial.coefficients.tolist(),
         }
         save_run(report, out_dir, bare, "LocalNet", dict(bare.config), metadata, history, [k])
     return report
