@@ -5,7 +5,7 @@ returns a :class:`CheckResult` that is truthy when it passed. Exercise cells cal
 them for feedback; solution notebooks ``assert`` them, so CI fails when a worked
 solution goes wrong::
 
-    check_tensor(points, shape=(3, 2), dtype=torch.float32, name="points")
+    check_close(mean_loss, 0.25, name="mean_loss")
     assert check_metric(accuracy, 0.99, name="test accuracy")
 
 The lesson-specific checks live beside this module (``lesson00`` and so on). They
@@ -45,7 +45,6 @@ __all__ = [
     "check_close",
     "check_decreasing",
     "check_metric",
-    "check_tensor",
     "eval_outputs",
     "expect_close",
     "expect_decreasing",
@@ -115,23 +114,6 @@ def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str)
     if value.device.type != "cpu":
         raise Hint(f"`{name}` is on {value.device}: move each batch's outputs to the CPU")
     return value
-
-
-@check("{name}")
-def check_tensor(
-    value: Any,
-    *,
-    shape: Sequence[int] | None = None,
-    dtype: torch.dtype | None = None,
-    device: str | torch.device | None = None,
-    requires_grad: bool | None = None,
-    name: str = "the tensor",
-) -> str:
-    """Check that ``value`` is a tensor of the expected shape, dtype and device."""
-    tensor = expect_tensor(
-        value, shape=shape, dtype=dtype, device=device, requires_grad=requires_grad, name=name
-    )
-    return f"`{name}` is a {tensor.dtype} tensor of shape {tuple(tensor.shape)}"
 
 
 def expect_close(

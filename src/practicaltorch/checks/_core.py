@@ -58,18 +58,19 @@ class Hint(Exception):  # noqa: N818 - a hint for the learner, not an error of t
     """Raised by a check's rules: the message names the likely mistake."""
 
 
-def passed(message: str) -> CheckResult:
-    """Print and return a passing result."""
-    result = CheckResult(True, message)
+def _shown(result: CheckResult) -> CheckResult:
     print(repr(result))
     return result
+
+
+def passed(message: str) -> CheckResult:
+    """Print and return a passing result."""
+    return _shown(CheckResult(True, message))
 
 
 def fail(message: str) -> CheckResult:
     """Print and return a failing result with a hint."""
-    result = CheckResult(False, message)
-    print(repr(result))
-    return result
+    return _shown(CheckResult(False, message))
 
 
 def _stub_hint(name: str) -> str:
@@ -79,17 +80,9 @@ def _stub_hint(name: str) -> str:
 def check(*names: str) -> Callable[[Callable[P, CheckResult | str]], Callable[P, CheckResult]]:
     """Make a function of rules into a check that prints one line and returns its result.
 
-    Parameters
-    ----------
-    *names
-        What the learner calls the first ``len(names)`` arguments; each is
-        formatted with the call's arguments (``"{name}"``). An argument that is
-        ``None`` or ``...`` is reported as not done yet.
-
-    Returns
-    -------
-    Callable
-        The decorator.
+    ``names`` are what the learner calls the first ``len(names)`` arguments, each
+    formatted with the call's arguments (``"{name}"``); an argument that is ``None``
+    or ``...`` is reported as not done yet.
     """
 
     def decorate(rules: Callable[P, CheckResult | str]) -> Callable[P, CheckResult]:
@@ -134,31 +127,11 @@ def call(function: Any, name: str, *args: Any) -> Any:
 
 
 def model_output(model: Any, name: str, example: Tensor, *, n_features: int = 0) -> Tensor:
-    """Run the learner's model on ``example`` in eval mode, without gradients.
+    """Return the learner's ``model`` on ``example``, in eval mode, without gradients, on the CPU.
 
-    The model's device and training mode are respected and restored, so checking
-    changes nothing.
-
-    Parameters
-    ----------
-    model
-        The learner's ``nn.Module``.
-    name
-        What it is called in the exercise.
-    example
-        An input batch (on the CPU).
-    n_features
-        Input features per sample, named in the hint when the first layer does not fit.
-
-    Returns
-    -------
-    Tensor
-        The model's output, on the CPU.
-
-    Raises
-    ------
-    Hint
-        If ``model`` is not a module instance, raised, or returned no tensor.
+    The model's device and training mode are kept, so checking changes nothing;
+    ``n_features`` is named in the hint when the first layer does not fit. A model
+    that is no module instance, raises or returns no tensor raises a :class:`Hint`.
     """
     if isinstance(model, type):
         raise Hint(f"`{name}` is a class: create an instance, e.g. `{model.__name__}(...)`")

@@ -9,15 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import (
-    CheckResult,
-    Hint,
-    as_number,
-    call,
-    check,
-    expect_close,
-    expect_tensor,
-)
+from practicaltorch.checks import expect_close, expect_tensor
+from practicaltorch.checks._core import CheckResult, Hint, as_number, call, check
 
 POINTS = ((1.0, 2.1), (2.0, 3.9), (3.0, 6.2))
 """The three ``(x, y)`` points the lesson fits a straight line to."""

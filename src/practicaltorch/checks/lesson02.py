@@ -12,17 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from practicaltorch.checks import (
-    CheckResult,
-    Hint,
-    call,
-    check,
-    check_decreasing,
-    check_metric,
-    expect_decreasing,
-    model_output,
-    number,
-)
+from practicaltorch.checks import check_decreasing, check_metric, expect_decreasing
+from practicaltorch.checks._core import CheckResult, Hint, call, check, model_output, number
 from practicaltorch.checks.probes import (
     RecordingModel,
     check_train_epoch,

@@ -8,17 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from practicaltorch.checks import (
-    CheckResult,
-    Hint,
-    call,
-    check,
-    check_decreasing,
-    check_metric,
-    expect_close,
-    expect_predictions,
-    number,
-)
+from practicaltorch.checks import check_decreasing, check_metric, expect_close, expect_predictions
+from practicaltorch.checks._core import CheckResult, Hint, call, check, number
 from practicaltorch.checks.lesson02 import expect_columns
 from practicaltorch.checks.probes import expect_not_affine, superposition_output
 from practicaltorch.data.penguins import MASS_FEATURES

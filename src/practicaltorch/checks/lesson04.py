@@ -14,14 +14,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import (
+from practicaltorch.checks import check_metric, expect_predictions
+from practicaltorch.checks._core import (
     CheckResult,
     Hint,
     call,
     check,
-    check_metric,
     eval_outputs,
-    expect_predictions,
     model_output,
     number,
 )

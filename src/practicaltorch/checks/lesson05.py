@@ -13,16 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import (
-    CheckResult,
-    Hint,
-    call,
-    check,
-    check_metric,
-    eval_outputs,
-    expect_predictions,
-    number,
-)
+from practicaltorch.checks import check_metric, expect_predictions
+from practicaltorch.checks._core import CheckResult, Hint, call, check, eval_outputs, number
 from practicaltorch.data.ellipses import draw_ellipses, ellipse_tensors
 
 MAE_BAR_PX = 1.0

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import Hint, call, check
+from practicaltorch.checks._core import Hint, call, check
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "config", "metadata")
 """What the lesson's checkpoint holds."""

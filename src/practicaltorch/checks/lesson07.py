@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import Hint, call, check, number
+from practicaltorch.checks._core import Hint, call, check, number
 from practicaltorch.training.callbacks import EarlyStopping
 from practicaltorch.training.loop import History, evaluate
 

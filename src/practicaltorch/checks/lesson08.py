@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import Hint, call, check, number
+from practicaltorch.checks._core import Hint, call, check, number
 
 _CPU = torch.device("cpu")
 

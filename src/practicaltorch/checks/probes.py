@@ -191,11 +191,6 @@ def check_train_epoch(
         Pass a scheduler as a sixth argument; it must be stepped once per batch.
     name
         What the function is called in the exercise.
-
-    Returns
-    -------
-    str
-        The pass message.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     want, losses = _reference_epoch(net, batches, loss_fn, clear=True)
