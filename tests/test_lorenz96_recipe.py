@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from practicaltorch.models import load_model
 from practicaltorch.recipes import RECIPES, get_recipe
@@ -26,8 +27,9 @@ def test_quick_run_writes_its_results(tmp_path: Path) -> None:
         assert metrics[f"rmse_1mtu_{model}"] > 0
         assert 0 < metrics[f"climate_{model}"] <= 1
     assert report.value == max(metrics["rmse_ratio"], metrics["climate_ratio"])
-    net, info = load_model(tmp_path / "run")
+    network, info = load_model(tmp_path / "run")
     assert info["architecture"] == "LocalNet" and len(info["metadata"]["inputs"]["names"]) == 8
+    assert network(torch.zeros(2, 16)).shape == (2, 16)
 
 
 @pytest.mark.slow
