@@ -48,6 +48,7 @@ __all__ = [
     "eval_outputs",
     "expect_close",
     "expect_decreasing",
+    "expect_eval_outputs",
     "expect_predictions",
     "expect_tensor",
     "fail",
@@ -114,6 +115,23 @@ def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str)
     if value.device.type != "cpu":
         raise Hint(f"`{name}` is on {value.device}: move each batch's outputs to the CPU")
     return value
+
+
+def expect_eval_outputs(
+    values: Tensor, net: Any, inputs: Tensor, *, name: str, then: str = "", softmax: bool = False
+) -> None:
+    """Raise a hint unless ``values`` are ``net``'s outputs on ``inputs`` in evaluation mode.
+
+    With ``softmax`` their probabilities are accepted too; ``then`` ends the hint.
+    """
+    want, got = eval_outputs(net, "model", inputs), values.detach().float().cpu()
+    if torch.allclose(got, want, atol=1e-3 if softmax else 1e-4):
+        return
+    if not (softmax and torch.allclose(got, want.softmax(1), atol=1e-4)):
+        raise Hint(
+            f"`{name}` differs from the model's outputs in evaluation mode: call model.eval() "
+            f"before predicting (batch norm then uses its running statistics){then}"
+        )
 
 
 def expect_close(
