@@ -72,6 +72,18 @@ def validation_set(
     return f"{length} held-out images that training never sees; targets normalised"
 
 
+def _expect_mean_px(value: Any, name: str, errors: Tensor, size: int, how: str) -> float:
+    """Return ``value`` if it is the mean of the pixel ``errors``, or name the slip."""
+    got, want = number(value, name), float(errors.mean())
+    if math.isclose(got * size, want, rel_tol=1e-3):
+        raise Hint(f"`{name}` is {got:.4g}, a fraction of the image: multiply by {size} (pixels)")
+    if math.isclose(got, float((errors**2).mean().sqrt()), rel_tol=1e-3):
+        raise Hint(f"`{name}` is a root mean squared error: take the mean absolute error")
+    if not math.isclose(got, want, rel_tol=1e-3):
+        raise Hint(f"`{name}` is {got:.4g}, expected {want:.4g} px on average: {how}")
+    return got
+
+
 @check("baseline_mae_px", "mean_target")
 def baseline(
     value: Any,
@@ -108,21 +120,8 @@ def baseline(
             f"`mean_target` is not the mean of the first {train_count:,} training targets "
             f"(seed {train_seed}): ellipse_tensors({train_count}, SIZE, seed=TRAIN_SEED)"
         )
-    got = number(value, "baseline_mae_px")
-    want = float(((valid - want_mean).abs() * size).mean())
-    rmse = float((((valid - want_mean) * size) ** 2).mean().sqrt())
-    if math.isclose(got * size, want, rel_tol=1e-3):
-        raise Hint(
-            f"`baseline_mae_px` is {got:.4g}, a fraction of the image: multiply the errors by "
-            f"the image size ({size}) to get pixels"
-        )
-    if math.isclose(got, rmse, rel_tol=1e-3):
-        raise Hint("`baseline_mae_px` is a root mean squared error: take the mean absolute error")
-    if not math.isclose(got, want, rel_tol=1e-3):
-        raise Hint(
-            f"`baseline_mae_px` is {got:.4g}, expected {want:.4g} px: the mean of "
-            "|valid_targets - mean_target| over all four numbers, times the size"
-        )
+    how = "the mean of |valid_targets - mean_target| over all four numbers, times the size"
+    got = _expect_mean_px(value, "baseline_mae_px", (valid - want_mean).abs() * size, size, how)
     return f"always predicting the mean ellipse is {got:.2f} px off on average"
 
 
@@ -337,16 +336,7 @@ def pixel_errors(
         raise Hint("`errors_px` has negative values: take the absolute error, .abs()")
     if not torch.allclose(errors, want, atol=1e-3):
         raise Hint("`errors_px` is off: |predicted - valid_targets| * SIZE, element by element")
-    got, mean = number(value, "mae_px"), float(want.mean())
-    if math.isclose(got * size, mean, rel_tol=1e-3):
-        raise Hint(f"`mae_px` is {got:.4g}, a fraction of the image: multiply by {size}")
-    if math.isclose(got, float((want**2).mean().sqrt()), rel_tol=1e-3):
-        raise Hint("`mae_px` is a root mean squared error: take errors_px.mean()")
-    if not math.isclose(got, mean, rel_tol=1e-3):
-        raise Hint(
-            f"`mae_px` is {got:.4g}, but the predictions are {mean:.4g} px off on average: "
-            "errors_px.mean()"
-        )
+    got = _expect_mean_px(value, "mae_px", want, size, "errors_px.mean()")
     return f"mean absolute error {got:.3f} px over {len(prediction)} images"
 
 
