@@ -307,3 +307,12 @@ def test_recipe_is_reproducible() -> None:
 def test_default_bar() -> None:
     assert recipe.BAR.passed(0.99) and not recipe.BAR.passed(1.0)
     assert recipe.BAR.metric == "mae_px" and recipe.BAR.unit == "px"
+
+
+@pytest.mark.slow
+def test_default_recipe_reaches_the_bar() -> None:
+    torch.set_num_threads(1)
+    report = recipe.run(recipe.Config(seed=0, device="cpu"), progress=False)
+    assert report.bar == recipe.BAR
+    assert report.passed, report.summary()
+    assert report.epochs == recipe.DEFAULT_EPOCHS

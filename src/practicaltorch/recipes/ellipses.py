@@ -2,13 +2,13 @@
 
 The network (:class:`~practicaltorch.models.EllipseCNN`) estimates the centre
 and radii of one ellipse on a plain background. Two choices make it reach
-sub-pixel error in about two minutes on one CPU core (0.36-0.37 px mean
-absolute error for seeds 0 and 1, in 105-150 s on a shared 2-core machine):
+sub-pixel error in about half a minute on one CPU core (see
+``benchmarks/bench_ellipses.py`` for the figures by seed):
 
-- the model appends the difference from the (border-estimated) background
-  colour and coordinate channels to its input, then averages 4x4 blocks, which
-  keeps sub-pixel edge information while the convolutions visit sixteen times
-  fewer positions;
+- the model averages 4x4 blocks of its input, which keeps sub-pixel edge
+  information while the convolutions visit sixteen times fewer positions, and
+  appends the difference from the (border-estimated) background colour and
+  coordinate channels;
 - every epoch trains on *fresh* images (:class:`~practicaltorch.data.ellipses.EllipseBatches`):
   the generator draws over 10,000 images a second, so new data costs a few
   percent of the training time and the network cannot overfit.
@@ -19,7 +19,6 @@ seed ``2 * seed + 1``, so the two sets never share an image, for any seed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,16 +27,16 @@ from torch import Tensor, nn
 
 from practicaltorch.data.batches import TensorBatches
 from practicaltorch.data.ellipses import RADIUS_RANGE, EllipseBatches, ellipse_tensors
-from practicaltorch.devices import pick_device, seed_everything
 from practicaltorch.models.coordconv import EllipseCNN
-from practicaltorch.recipes.base import Bar, Report, save_run
+from practicaltorch.recipes.base import Bar, Log, Report, Settings, begin, save_figure, save_run
 from practicaltorch.recipes.physical import ellipse_scaling
 from practicaltorch.training.callbacks import standard_callbacks
 from practicaltorch.training.loop import fit
 from practicaltorch.training.metrics import regression_metrics
 
-__all__ = ["BAR", "QUICK_BAR", "Config", "run"]
+__all__ = ["BAR", "NAME", "QUICK_BAR", "Config", "run"]
 
+NAME = "ellipses"
 BAR = Bar("mae_px", 1.0, False, "mean abs error", "px", strict=True)
 """The quality bar: centre and radii within one pixel on average, on 128x128 images."""
 
@@ -45,7 +44,7 @@ QUICK_BAR = Bar("mae_px", 7.0, False, "mean abs error", "px", strict=True)
 """The sanity bar of quick mode: half the error of always predicting the mean
 ellipse (about 14 px). Quick mode's few seconds of training reach about 5 px."""
 
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = 6
 QUICK_EPOCHS = 2
 QUICK_PER_EPOCH = 1024
 QUICK_BATCH = 32
@@ -57,7 +56,7 @@ _MEAN_TARGET = (0.5, 0.5, _MEAN_RADIUS, _MEAN_RADIUS)
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of the ellipse recipe.
 
     Attributes
@@ -66,7 +65,7 @@ class Config:
         Seeds the weights; training images come from ``2 * seed`` and
         validation images from ``2 * seed + 1``.
     epochs
-        Epochs of fresh images; ``None`` for the default (12, or 2 when ``quick``).
+        Epochs of fresh images; ``None`` for the default (6, or 2 when ``quick``).
     device
         ``"cpu"``, ``"cuda"``, ``"mps"``, or ``None`` for the best available.
     quick
@@ -94,17 +93,13 @@ class Config:
         Width of the hidden layer of the head.
     """
 
-    seed: int = 0
-    epochs: int | None = None
-    device: str | None = None
-    quick: bool = False
     size: int = 128
     per_epoch: int = 4096
     valid_size: int = 1000
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    channels: tuple[int, ...] = (32, 64, 128)
+    channels: tuple[int, ...] = (24, 48, 96)
     convs_per_stage: int = 2
     pool: int = 4
     hidden: int = 128
@@ -137,26 +132,14 @@ def _predict(model: nn.Module, images: Tensor, device: torch.device) -> Tensor:
 
 
 def run(
-    config: Config,
-    out_dir: Path | None = None,
-    *,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
+    config: Config, out_dir: Path | None = None, *, progress: bool | None = None, log: Log = None
 ) -> Report:
     """Train the ellipse CNN and report its validation error in pixels.
 
-    Parameters
-    ----------
-    config
-        The settings.
-    out_dir
-        If given, write ``model.pt``, ``metrics.json``, ``curves.png`` and
-        ``predictions.png`` (validation images with predicted outlines in
-        black and true ones dashed in white) there.
-    progress
-        Show a progress bar (``None``: only on a terminal).
-    log
-        Called with a line per epoch, for example ``print``.
+    The parameters are those of :class:`~practicaltorch.recipes.base.Recipe`; with
+    ``out_dir``, it writes ``model.pt``, ``metrics.json``, ``curves.png`` and
+    ``predictions.png`` (validation images with predicted outlines in black and true
+    ones dashed in white) there.
 
     Returns
     -------
@@ -165,13 +148,8 @@ def run(
         ``mae_centre_px`` and ``mae_radius_px`` separately, and
         ``baseline_mae_px``: the error of always predicting the mean ellipse.
     """
-    seed_everything(config.seed)
-    device = pick_device(config.device)
+    device, epochs = begin(config, QUICK_EPOCHS if config.quick else DEFAULT_EPOCHS, out_dir)
     size = config.size
-    if config.epochs is not None:
-        epochs = config.epochs
-    else:
-        epochs = QUICK_EPOCHS if config.quick else DEFAULT_EPOCHS
     per_epoch = QUICK_PER_EPOCH if config.quick else config.per_epoch
     batch_size = QUICK_BATCH if config.quick else config.batch_size
     valid_size = QUICK_VALID if config.quick else config.valid_size
@@ -238,12 +216,9 @@ def run(
     if out_dir is not None:
         from practicaltorch import plots  # matplotlib is imported only when saving
 
-        out_dir.mkdir(parents=True, exist_ok=True)
         shown = slice(0, 12)
-        fig = plots.plot_ellipses(valid_images[shown], predicted[shown], valid_targets[shown])
-        fig.savefig(out_dir / "predictions.png", dpi=100, bbox_inches="tight")
-        plots.close(fig)
-        report.files.append("predictions.png")
+        figure = plots.plot_ellipses(valid_images[shown], predicted[shown], valid_targets[shown])
+        save_figure(figure, out_dir, "predictions.png", report)
         save_run(
             report,
             out_dir,
