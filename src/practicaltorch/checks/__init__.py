@@ -50,6 +50,7 @@ __all__ = [
     "expect_decreasing",
     "expect_eval_outputs",
     "expect_predictions",
+    "expect_shape",
     "expect_tensor",
     "fail",
     "model_output",
@@ -96,6 +97,13 @@ def expect_tensor(
         verb = "track" if requires_grad else "not track"
         raise Hint(f"`{name}` should {verb} gradients: set requires_grad={requires_grad}")
     return value
+
+
+def expect_shape(value: Tensor, shape: Sequence[int], *, name: str, slips: dict[Any, str]) -> None:
+    """Raise a hint unless ``value`` has ``shape``: ``slips`` maps likely wrong shapes to theirs."""
+    got = tuple(value.shape)
+    if got != tuple(shape):
+        raise Hint(slips.get(got, f"`{name}` has shape {got}, expected {tuple(shape)}"))
 
 
 def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str) -> Tensor:

@@ -14,7 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import check_metric, expect_eval_outputs, expect_predictions
+from practicaltorch.checks import (
+    check_metric,
+    expect_eval_outputs,
+    expect_predictions,
+    expect_shape,
+)
 from practicaltorch.checks._core import (
     CheckResult,
     Hint,
@@ -58,19 +63,13 @@ def image_tensor(value: Any, image: Any = None) -> str:
             f"`image_tensor` is a {type(value).__name__}, not a tensor: call the transform on "
             "the image, `to_tensor(image)`"
         )
-    shape = tuple(value.shape)
-    if shape == (28, 28):
-        raise Hint(
-            "`image_tensor` has shape (28, 28): the channel dimension is missing; ToTensor() "
-            "gives (1, 28, 28), channels first"
-        )
-    if shape == (28, 28, 1):
-        raise Hint(
-            "`image_tensor` has shape (28, 28, 1), channels last; PyTorch wants (1, 28, 28): "
-            "use transforms.ToTensor(), or .permute(2, 0, 1)"
-        )
-    if shape != _SHAPE:
-        raise Hint(f"`image_tensor` has shape {shape}, expected (1, 28, 28)")
+    slips = {
+        (28, 28): "`image_tensor` has shape (28, 28): the channel dimension is missing; "
+        "ToTensor() gives (1, 28, 28), channels first",
+        (28, 28, 1): "`image_tensor` has shape (28, 28, 1), channels last; PyTorch wants "
+        "(1, 28, 28): use transforms.ToTensor(), or .permute(2, 0, 1)",
+    }
+    expect_shape(value, _SHAPE, name="image_tensor", slips=slips)
     if float(value.min()) < 0:
         raise Hint(
             f"`image_tensor` has negative values ({_range(value)}): this task wants ToTensor "
@@ -710,19 +709,13 @@ def prepare_function(prepare: Any, *, device: Any = "cpu", name: str = "prepare"
             f"`{name}` returned a {type(out).__name__}: convert with torch.as_tensor(...) "
             "or torch.from_numpy(...)"
         )
-    shape = tuple(out.shape)
-    if shape == (28, 28):
-        raise Hint(
-            f"`{name}` returned shape (28, 28): the network wants a batch (N, C, H, W); add the "
-            "batch and channel dimensions with x.unsqueeze(0).unsqueeze(0) (or x[None, None])"
-        )
-    if shape == (1, 28, 28):
-        raise Hint(
-            f"`{name}` returned shape (1, 28, 28): one dimension short of (1, 1, 28, 28); "
-            "unsqueeze once more for the batch dimension"
-        )
-    if shape != (1, 1, 28, 28):
-        raise Hint(f"`{name}` returned shape {shape}, expected (1, 1, 28, 28)")
+    slips = {
+        (28, 28): f"`{name}` returned shape (28, 28): the network wants a batch (N, C, H, W); "
+        "add the batch and channel dimensions with x.unsqueeze(0).unsqueeze(0) (or x[None, None])",
+        (1, 28, 28): f"`{name}` returned shape (1, 28, 28): one dimension short of "
+        "(1, 1, 28, 28); unsqueeze once more for the batch dimension",
+    }
+    expect_shape(out, (1, 1, 28, 28), name=name, slips=slips)
     if out.dtype != torch.float32:
         raise Hint(
             f"`{name}` returned {out.dtype}; the network's weights are float32: use "
