@@ -14,33 +14,10 @@
 # - fit y = m x + c by gradient descent three ways: with gradients you derived by hand,
 #   with autograd, and with `torch.optim.SGD`, and check the answer against least squares.
 #
-# **Time:** about 60 minutes.
+# **Time:** about 45 minutes for the core sections; about 60 minutes with the optional ones.
 #
 # **You should know:** Python (functions, lists, loops), a little NumPy, and what a
 # derivative is. No PyTorch yet.
-
-# %% [markdown]
-# ## Running on Colab?
-#
-# The next cell installs this course's package, `practicaltorch`, when the notebook runs on
-# Google Colab. On your own machine it does nothing (install the package once with
-# `pip install practicaltorch` or from a checkout with `pip install .`).
-
-# %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "practicaltorch @ git+https://github.com/practicaltorch/practicaltorch@main",
-        ],
-        check=True,
-    )
 
 # %% [markdown]
 # ## Setup
@@ -66,7 +43,7 @@ configure_threads()
 print(f"PyTorch {torch.__version__}, computing on {device}")
 
 # %% [markdown]
-# ## 1. Tensors
+# ## 1. Tensors (core)
 #
 # A tensor is PyTorch's array: a block of numbers with a **shape** (how many along each axis),
 # a **dtype** (what kind of number) and a **device** (which processor's memory holds it). It
@@ -174,7 +151,7 @@ channels_first = images.permute(0, 3, 1, 2)
 check.channels_first(channels_first, images)
 
 # %% [markdown]
-# ## 2. Autograd: PyTorch computes derivatives for you
+# ## 2. Autograd: PyTorch computes derivatives for you (core)
 #
 # Create a tensor with `requires_grad=True` and PyTorch records every operation that uses it,
 # building a graph from the inputs to the result. Call `.backward()` on a single-number result
@@ -213,7 +190,7 @@ check.square_gradient(w)
 # `.grad` rather than overwriting it. That is deliberate (it lets several losses contribute to
 # one update), but it means a training loop must clear the gradients before every step.
 #
-# ## 3. Fitting a straight line by gradient descent
+# ## 3. Fitting a straight line by gradient descent (core)
 #
 # Our model is the line f(x) = m x + c, with two parameters: the slope m and the intercept
 # c. To say how well it fits, we use the **mean squared error** over the n points:
@@ -244,7 +221,9 @@ check.square_gradient(w)
 
 
 # %%
-def mse_loss(m, c, x, y):
+def mse_loss(
+    m: torch.Tensor | float, c: torch.Tensor | float, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Return the mean squared error of the line y = m x + c on the points (x, y)."""
     ### BEGIN SOLUTION
     residuals = y - (m * x + c)
@@ -252,7 +231,9 @@ def mse_loss(m, c, x, y):
     ### END SOLUTION
 
 
-def mse_gradients(m, c, x, y):
+def mse_gradients(
+    m: torch.Tensor | float, c: torch.Tensor | float, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (dL/dm, dL/dc), the gradient of the mean squared error."""
     ### BEGIN SOLUTION
     residuals = y - (m * x + c)
@@ -419,7 +400,7 @@ fig.tight_layout()
 print(f"nn.Linear: m = {line.weight.item():.4f}, c = {line.bias.item():.4f}")
 
 # %% [markdown]
-# ## Discussion
+# ## Discussion (optional)
 #
 # **1.** Set `learning_rate = 0.2` and run Task 5 again. What happens, and why?
 #

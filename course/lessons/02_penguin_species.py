@@ -16,33 +16,10 @@
 # - write the training and validation loops, read the learning curves and a confusion matrix;
 # - predict the species of a new bird from its raw measurements, with probabilities.
 #
-# **Time:** about 90 minutes.
+# **Time:** about 75 minutes for the core sections; about 90 minutes with the optional one.
 #
 # **You should know:** Python and a little pandas; tensors, autograd and an optimiser's
 # `zero_grad` / `backward` / `step` (lesson 00).
-
-# %% [markdown]
-# ## Running on Colab?
-#
-# The next cell installs this course's package, `practicaltorch`, when the notebook runs on
-# Google Colab. On your own machine it does nothing (install the package once with
-# `pip install practicaltorch` or from a checkout with `pip install .`).
-
-# %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "practicaltorch @ git+https://github.com/practicaltorch/practicaltorch@main",
-        ],
-        check=True,
-    )
 
 # %% [markdown]
 # ## Setup
@@ -54,6 +31,8 @@ if "google.colab" in sys.modules:
 
 # %%
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -82,7 +61,7 @@ configure_threads()
 print(f"computing on {device} with {torch.get_num_threads()} thread(s)")
 
 # %% [markdown]
-# ## 1. Look at the data
+# ## 1. Look at the data (core)
 #
 # The table ships with the `palmerpenguins` package, so nothing is downloaded. Rows with a
 # missing value are dropped, which leaves 333 birds. Each row is one bird: its species, the
@@ -145,7 +124,7 @@ pd.crosstab(table["species"], table["island"])
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 2. Choose the features
+# ## 2. Choose the features (core)
 #
 # **Task.** Set `features` to the list of columns the network will use as inputs. Use the four
 # measurements and `sex`; leave out `species` (the answer), `island` and `year`.
@@ -159,7 +138,7 @@ features = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g
 check.features(features)
 
 # %% [markdown]
-# ## 3. Training and validation birds
+# ## 3. Training and validation birds (core)
 #
 # We hold some birds back to measure how well the network does on birds it never trained on.
 # `split_penguins` keeps 10 female and 10 male birds of each species for validation (60 birds)
@@ -172,7 +151,7 @@ print(f"{len(train_table)} training birds, {len(valid_table)} validation birds")
 train_table["species"].value_counts()
 
 # %% [markdown]
-# ## 4. Your own `Dataset`
+# ## 4. Your own `Dataset` (core)
 #
 # PyTorch reads data through a
 # [`Dataset`](https://pytorch.org/docs/stable/data.html#torch.utils.data.Dataset): any object
@@ -200,7 +179,13 @@ train_table["species"].value_counts()
 class PenguinDataset(Dataset):
     """Penguins from a table: measurements as inputs, species index as target."""
 
-    def __init__(self, table, features, transform=None, target_transform=None):
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        features: list[str],
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        target_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         ### BEGIN SOLUTION
         columns = []
         for name in features:
@@ -215,13 +200,13 @@ class PenguinDataset(Dataset):
         self.transform = transform
         self.target_transform = target_transform
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return the number of birds."""
         ### BEGIN SOLUTION
         return len(self.targets)
         ### END SOLUTION
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (features, target) of bird number `index`."""
         ### BEGIN SOLUTION
         x, y = self.features[index], self.targets[index]
@@ -250,7 +235,7 @@ check.dataset(
 my_train[0]
 
 # %% [markdown]
-# ## 5. Transforms: standardise the inputs
+# ## 5. Transforms: standardise the inputs (core)
 #
 # The measurements live on very different scales: bill depth is around 17 mm, body mass
 # around 4000 g. A network starts with small random weights, so at first the mass would drown
@@ -278,7 +263,7 @@ mean = torch.where(continuous, my_train.features.mean(dim=0), 0.0)
 std = torch.where(continuous, my_train.features.std(dim=0, correction=0), 1.0)
 
 
-def standardise(x):
+def standardise(x: torch.Tensor) -> torch.Tensor:
     """Scale one bird's features with the training statistics."""
     return (x - mean) / std
 
@@ -291,7 +276,7 @@ my_valid = PenguinDataset(valid_table, features, transform=standardise)
 check.standardised(my_train, my_valid, name="my_train")
 
 # %% [markdown]
-# ## 6. Class indices or one-hot vectors?
+# ## 6. Class indices or one-hot vectors? (core)
 #
 # A classifier outputs one number per class, its *logits*: the larger, the more likely. The
 # loss for this, [`nn.CrossEntropyLoss`](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html),
@@ -329,7 +314,7 @@ print(f"loss with a one-hot row: {loss_fn(logits, one_hot):.4f}")
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 7. The library's `Penguins` dataset
+# ## 7. The library's `Penguins` dataset (core)
 #
 # What you wrote is what `practicaltorch.data.penguins.Penguins` does: the same split, the
 # same coding of `sex` and species, and standardisation with statistics from the training split
@@ -346,7 +331,7 @@ print(f"largest difference from your dataset: {difference:.2g}")
 print(f"features: {train_set.feature_names}; classes: {train_set.classes}")
 
 # %% [markdown]
-# ## 8. Batches with a `DataLoader`
+# ## 8. Batches with a `DataLoader` (core)
 #
 # Networks learn from *mini-batches*: a few dozen samples at a time, one optimiser step per
 # batch. A [`DataLoader`](https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader)
@@ -395,7 +380,7 @@ print("with drop_last=True:", [len(y) for _, y in DataLoader(train_set, 34, drop
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 9. The network, three ways
+# ## 9. The network, three ways (core)
 #
 # A fully-connected network (a *multilayer perceptron*, MLP) is a stack of
 # [`nn.Linear`](https://pytorch.org/docs/stable/generated/torch.nn.Linear.html) layers, each
@@ -418,7 +403,7 @@ print("with drop_last=True:", [len(y) for _, y in DataLoader(train_set, 34, drop
 class SpeciesNet(nn.Module):
     """A two-hidden-layer classifier, written out by hand."""
 
-    def __init__(self, n_features, n_classes, width=32):
+    def __init__(self, n_features: int, n_classes: int, width: int = 32) -> None:
         super().__init__()
         ### BEGIN SOLUTION
         self.hidden1 = nn.Linear(n_features, width)
@@ -426,7 +411,7 @@ class SpeciesNet(nn.Module):
         self.output = nn.Linear(width, n_classes)
         ### END SOLUTION
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map a batch of shape (N, n_features) to logits of shape (N, n_classes)."""
         ### BEGIN SOLUTION
         x = torch.relu(self.hidden1(x))
@@ -474,7 +459,7 @@ model = model.to(device)
 print(model)
 
 # %% [markdown]
-# ## 10. Loss and optimiser
+# ## 10. Loss and optimiser (core)
 #
 # The *loss* says how wrong the outputs are; the *optimiser* changes the weights to reduce it.
 # [`AdamW`](https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html) adapts the step
@@ -503,7 +488,7 @@ check.loss_and_optimizer(
 )
 
 # %% [markdown]
-# ## 11. The training loop
+# ## 11. The training loop (core)
 #
 # One *epoch* is one pass over the training batches. Every step makes the same six moves:
 #
@@ -523,7 +508,14 @@ check.loss_and_optimizer(
 
 
 # %%
-def train_epoch(model, loader, loss_fn, optimizer, device, scheduler=None):
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> float:
     """Train for one pass over `loader`; return the mean training loss."""
     ### BEGIN SOLUTION
     model.train()
@@ -547,7 +539,7 @@ def train_epoch(model, loader, loss_fn, optimizer, device, scheduler=None):
 check.train_function(train_epoch)
 
 # %% [markdown]
-# ## 12. The validation loop
+# ## 12. The validation loop (core)
 #
 # Validation measures the network without changing it. Two things differ from training:
 #
@@ -557,6 +549,10 @@ check.train_function(train_epoch)
 # - [`torch.no_grad()`](https://pytorch.org/docs/stable/generated/torch.no_grad.html) tells
 #   autograd not to record the computation: no gradients are needed, and it saves time and
 #   memory.
+# - [`torch.inference_mode()`](https://pytorch.org/docs/stable/generated/torch.autograd.grad_mode.inference_mode.html)
+#   is a stricter version of `no_grad`, and slightly faster: the tensors it creates can never
+#   join a computation that autograd records later. Use it where results are only read, as
+#   in evaluation and prediction; either is correct here.
 #
 # The predicted class is the one with the largest logit, `outputs.argmax(dim=1)`.
 #
@@ -565,7 +561,12 @@ check.train_function(train_epoch)
 
 
 # %%
-def validate(model, loader, loss_fn, device):
+def validate(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: nn.Module,
+    device: torch.device,
+) -> tuple[float, float]:
     """Return (mean loss, accuracy) of `model` over `loader`, without training."""
     ### BEGIN SOLUTION
     model.eval()
@@ -585,7 +586,7 @@ def validate(model, loader, loss_fn, device):
 check.validate_function(validate)
 
 # %% [markdown]
-# ## 13. Train
+# ## 13. Train (core)
 #
 # **Task.** For each of the `epochs` epochs, train one epoch and validate; append the training
 # loss to `train_losses`, and the validation loss and accuracy to `valid_losses` and
@@ -608,7 +609,7 @@ print(f"{epochs} epochs in {loop_seconds:.1f} s")
 check.training_run(train_losses, valid_losses, valid_accuracies, epochs=epochs)
 
 # %% [markdown]
-# ## 14. Learning curves
+# ## 14. Learning curves (core)
 #
 # Plot the losses per epoch. Both should fall and flatten out. A validation loss that turns
 # upwards while the training loss keeps falling is the sign of *overfitting*: the network has
@@ -626,7 +627,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 15. The fast path: batches from tensors
+# ## 15. The fast path: batches from tensors (optional)
 #
 # A `DataLoader` calls `__getitem__` once per bird and then stacks the items into a batch:
 # hundreds of small Python calls per epoch. When the whole dataset fits in memory as tensors,
@@ -637,7 +638,7 @@ plt.show()
 
 
 # %%
-def seconds_per_epoch(run, repeats=20):
+def seconds_per_epoch(run: Callable[[], object], repeats: int = 20) -> float:
     """Median wall time of `run()` over `repeats` calls."""
     times = []
     for _ in range(repeats):
@@ -648,13 +649,17 @@ def seconds_per_epoch(run, repeats=20):
 
 
 fast_loader = TensorBatches(*train_set.tensors(), batch_size=32, shuffle=True, device=device)
+loaders: dict[str, Iterable[tuple[torch.Tensor, torch.Tensor]]] = {
+    "DataLoader": train_loader,
+    "TensorBatches": fast_loader,
+}
 timings = {}
-for label, batches in [("DataLoader", train_loader), ("TensorBatches", fast_loader)]:
+for label, batches in loaders.items():
     scratch = MLP(len(features), 3, hidden=(32, 32)).to(device)
     scratch_optimizer = torch.optim.AdamW(scratch.parameters(), lr=1e-3)
-    read = seconds_per_epoch(lambda b=batches: list(b))
+    read = seconds_per_epoch(partial(list, batches))
     train = seconds_per_epoch(
-        lambda b=batches, m=scratch, o=scratch_optimizer: train_epoch(m, b, loss_fn, o, device)
+        partial(train_epoch, scratch, batches, loss_fn, scratch_optimizer, device)
     )
     timings[label] = (read, train)
     print(f"{label:>13}: read an epoch {1e3 * read:.2f} ms, train an epoch {1e3 * train:.2f} ms")
@@ -699,7 +704,7 @@ print(
 )
 
 # %% [markdown]
-# ## 16. Which birds are confused?
+# ## 16. Which birds are confused? (core)
 #
 # Accuracy is one number. A *confusion matrix* shows which species are mistaken for which:
 # row *i*, column *j* counts birds of species *i* predicted as species *j*, so correct
@@ -743,7 +748,7 @@ plt.show()
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 17. A new bird
+# ## 17. A new bird (core)
 #
 # The point of a model is to use it. Say a field assistant measures a bird: bill 47.5 mm long
 # and 15 mm deep, flippers 215 mm, 5200 g, male. The network needs the inputs exactly as in
