@@ -8,6 +8,7 @@ import pytest
 from authoring import notebooks
 from authoring.cli import main
 from practicaltorch.cli import main as practicaltorch_main
+from tests.conftest import REPO
 
 LESSON = """# %% [markdown]
 # # A tiny lesson
@@ -49,16 +50,48 @@ def test_build_writes_stubbed_exercise_and_full_solution(tmp_path: Path) -> None
     exercise = nbformat.read(course / "exercises" / "00_tiny.ipynb", as_version=4)
     solution = nbformat.read(course / "solutions" / "00_tiny.ipynb", as_version=4)
     assert [c.cell_type for c in exercise.cells] == [c.cell_type for c in solution.cells]
-    code = exercise.cells[2].source
+    code = exercise.cells[4].source
     assert "    # YOUR CODE HERE\n    raise NotImplementedError()" in code, "indentation kept"
     assert "return" not in code
-    assert "_Your answer here._" in exercise.cells[3].source
-    assert "Because y grows" in solution.cells[3].source
-    assert "BEGIN SOLUTION" not in solution.cells[2].source
-    assert "return (y1 - y0)" in solution.cells[2].source
+    assert "_Your answer here._" in exercise.cells[5].source
+    assert "Because y grows" in solution.cells[5].source
+    assert "BEGIN SOLUTION" not in solution.cells[4].source
+    assert "return (y1 - y0)" in solution.cells[4].source
     assert all(c.get("outputs", []) == [] for c in exercise.cells)
     assert notebooks.check(course) == []
     assert notebooks.build(course) == [], "rebuilding changes nothing"
+
+
+def test_every_notebook_gets_the_colab_cells_after_its_title(tmp_path: Path) -> None:
+    pair = notebooks.lesson_notebooks(make_course(tmp_path) / "lessons" / "00_tiny.py")
+    for notebook in (pair.exercise, pair.solution):
+        assert [c.cell_type for c in notebook.cells[:4]] == ["markdown", "markdown", "code", "code"]
+        assert notebook.cells[0].source.startswith("# A tiny lesson")
+        assert notebook.cells[1].source.startswith("## Running on Colab?")
+        assert f"git+https://github.com/{notebooks.REPOSITORY}@main" in notebook.cells[2].source
+        assert notebook.cells[3].source == "import math"
+
+
+def test_check_finds_a_notebook_built_before_the_colab_cells_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = make_course(tmp_path)
+    notebooks.build(course)
+    template = tmp_path / "colab_install.py"
+    template.write_text(notebooks.COLAB_CELLS.read_text().replace("@main", "@v2"))
+    monkeypatch.setattr(notebooks, "COLAB_CELLS", template)
+    assert any("00_tiny.ipynb is stale" in p for p in notebooks.check(course))
+
+
+def test_the_course_notebooks_have_the_colab_cells_and_no_lesson_copies_them() -> None:
+    code = notebooks.COLAB_CELLS.read_text().split("# %%\n")[1].strip()
+    course = REPO / "course"
+    for source in sorted((course / "lessons").glob("[0-9][0-9]_*.py")):
+        assert "google.colab" not in source.read_text(), f"{source.name} copies the Colab cell"
+        for folder in ("exercises", "solutions"):
+            notebook = nbformat.read(course / folder / f"{source.stem}.ipynb", as_version=4)
+            assert notebook.cells[1].source.startswith("## Running on Colab?"), source.stem
+            assert notebook.cells[2].source == code, f"{folder}/{source.stem}.ipynb"
 
 
 def test_check_finds_stale_missing_and_orphaned(tmp_path: Path) -> None:
@@ -79,7 +112,7 @@ def test_check_finds_solution_text_in_an_exercise(tmp_path: Path) -> None:
     notebooks.build(course)
     path = course / "exercises" / "00_tiny.ipynb"
     exercise = nbformat.read(path, as_version=4)
-    exercise.cells[2].source += "\n    return (y1 - y0) / (x1 - x0)"
+    exercise.cells[4].source += "\n    return (y1 - y0) / (x1 - x0)"
     nbformat.write(exercise, path)
     assert any("contains solution text" in p for p in notebooks.check(course))
 
@@ -197,8 +230,6 @@ def test_readme_lesson_table_is_generated_and_checked(tmp_path: Path) -> None:
 
 
 def test_repository_readme_table_matches_the_lessons() -> None:
-    from tests.conftest import REPO
-
     readme = (REPO / "README.md").read_text()
     assert notebooks.TABLE_START in readme, "README.md shows the lesson table"
     for source in sorted((REPO / "course" / "lessons").glob("[0-9][0-9]_*.py")):

@@ -30,29 +30,6 @@
 # targets (lesson 03), convolutions (lesson 04), TorchScript export (lesson 06).
 
 # %% [markdown]
-# ## Running on Colab?
-#
-# The next cell installs this course's package, `practicaltorch`, when the notebook runs on
-# Google Colab. On your own machine it does nothing (install the package once with
-# `pip install practicaltorch` or from a checkout with `pip install .`).
-
-# %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "practicaltorch @ git+https://github.com/practicaltorch/practicaltorch@main",
-        ],
-        check=True,
-    )
-
-# %% [markdown]
 # ## Setup
 #
 # The integrations run on the CPU in float64: the states are small (8 or 264 numbers per
@@ -60,6 +37,7 @@ if "google.colab" in sys.modules:
 # temporary folder, `workdir`.
 
 # %%
+import sys
 import tempfile
 import time
 import warnings
