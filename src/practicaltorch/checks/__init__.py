@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler
 
 from practicaltorch.checks._core import (
     CheckResult,
@@ -49,6 +50,7 @@ __all__ = [
     "expect_close",
     "expect_decreasing",
     "expect_eval_outputs",
+    "expect_loaders",
     "expect_predictions",
     "expect_shape",
     "expect_tensor",
@@ -97,6 +99,34 @@ def expect_tensor(
         verb = "track" if requires_grad else "not track"
         raise Hint(f"`{name}` should {verb} gradients: set requires_grad={requires_grad}")
     return value
+
+
+def expect_loaders(
+    train_loader: Any,
+    valid_loader: Any,
+    *,
+    batch_size: int,
+    leak: str,
+    valid_size: int = 0,
+    why_shuffle: str = "",
+) -> None:
+    """Raise a hint unless the training loader shuffles and the other serves another split.
+
+    ``leak`` is the hint for a validation loader serving the wrong items (``{served}``
+    is their number; ``valid_size``, when given, the right one); ``why_shuffle`` ends
+    the hint to shuffle.
+    """
+    for loader, label in ((train_loader, "train_loader"), (valid_loader, "valid_loader")):
+        if not isinstance(loader, DataLoader):
+            raise Hint(f"`{label}` is a {type(loader).__name__}, expected a DataLoader")
+    served = len(valid_loader.dataset)
+    same = valid_loader.dataset is train_loader.dataset or served == len(train_loader.dataset)
+    if same or served != (valid_size or served):
+        raise Hint(leak.format(served=served))
+    if not isinstance(train_loader.sampler, RandomSampler):
+        raise Hint(f"`train_loader` does not shuffle: pass shuffle=True{why_shuffle}")
+    if train_loader.batch_size != batch_size:
+        raise Hint(f"`train_loader` has batches of {train_loader.batch_size}: use {batch_size}")
 
 
 def expect_shape(value: Tensor, shape: Sequence[int], *, name: str, slips: dict[Any, str]) -> None:

@@ -8,9 +8,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, RandomSampler
 
-from practicaltorch.checks import check_decreasing, check_metric, expect_tensor
+from practicaltorch.checks import check_decreasing, check_metric, expect_loaders, expect_tensor
 from practicaltorch.checks._core import CheckResult, Hint, call, check, model_output, number
 from practicaltorch.checks.probes import (
     RecordingModel,
@@ -29,24 +28,6 @@ _CPU = torch.device("cpu")
 _ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.Softplus)
 
 
-def _loader_problem(train_loader: Any, valid_loader: Any, batch_size: int) -> None:
-    """Raise a hint unless the loaders shuffle the training split and serve the validation one."""
-    for loader, label in ((train_loader, "train_loader"), (valid_loader, "valid_loader")):
-        if not isinstance(loader, DataLoader):
-            raise Hint(f"`{label}` is a {type(loader).__name__}, expected a DataLoader")
-    if valid_loader.dataset is train_loader.dataset or len(valid_loader.dataset) == len(
-        train_loader.dataset
-    ):
-        raise Hint(
-            "`valid_loader` serves the training tumours: build it from valid_set, so the "
-            "model is judged on tumours it never trained on"
-        )
-    if not isinstance(train_loader.sampler, RandomSampler):
-        raise Hint("`train_loader` does not shuffle: pass shuffle=True")
-    if train_loader.batch_size != batch_size:
-        raise Hint(f"`train_loader` has batches of {train_loader.batch_size}: use {batch_size}")
-
-
 @check("features_batch", "targets_batch")
 def batch(
     features: Any,
@@ -59,7 +40,11 @@ def batch(
 ) -> str:
     """Check the loaders (when given) and one training batch, both float32."""
     if train_loader is not None or valid_loader is not None:
-        _loader_problem(train_loader, valid_loader, batch_size)
+        leak = (
+            "`valid_loader` serves the training tumours: build it from valid_set, so the "
+            "model is judged on tumours it never trained on"
+        )
+        expect_loaders(train_loader, valid_loader, batch_size=batch_size, leak=leak)
     if isinstance(features, Tensor) and tuple(features.shape) == (n_features,):
         raise Hint(
             "`features_batch` is a single tumour (shape (30,)): take a whole batch from the "

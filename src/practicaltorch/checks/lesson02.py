@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, RandomSampler
 
-from practicaltorch.checks import check_decreasing, check_metric, expect_decreasing
+from practicaltorch.checks import check_decreasing, check_metric, expect_decreasing, expect_loaders
 from practicaltorch.checks._core import CheckResult, Hint, call, check, model_output, number
 from practicaltorch.checks.probes import (
     RecordingModel,
@@ -268,21 +267,19 @@ def _expect_scaled_like(valid: Any, train: Any, continuous: list[int]) -> None:
 @check("train_loader", "valid_loader")
 def loaders(train_loader: Any, valid_loader: Any, *, n_features: int, batch_size: int = 32) -> str:
     """Check the training and validation ``DataLoader`` objects."""
-    for value, label in ((train_loader, "train_loader"), (valid_loader, "valid_loader")):
-        if not isinstance(value, DataLoader):
-            raise Hint(f"`{label}` is a {type(value).__name__}, expected a DataLoader")
-    if valid_loader.dataset is train_loader.dataset or len(valid_loader.dataset) != N_VALID:
-        raise Hint(
-            f"`valid_loader` serves {len(valid_loader.dataset)} birds: build it from valid_set "
-            f"(the {N_VALID} validation birds), so the scores come from birds never trained on"
-        )
-    if not isinstance(train_loader.sampler, RandomSampler):
-        raise Hint(
-            "`train_loader` does not shuffle: pass shuffle=True so every epoch sees the birds "
-            "in a new order (the table is sorted by species)"
-        )
-    if train_loader.batch_size != batch_size:
-        raise Hint(f"`train_loader` has batches of {train_loader.batch_size}: use {batch_size}")
+    leak = (
+        "`valid_loader` serves {served} birds: build it from valid_set (the 60 validation "
+        "birds), so the scores come from birds never trained on"
+    )
+    why = " so every epoch sees the birds in a new order (the table is sorted by species)"
+    expect_loaders(
+        train_loader,
+        valid_loader,
+        batch_size=batch_size,
+        leak=leak,
+        valid_size=N_VALID,
+        why_shuffle=why,
+    )
     x, y = call(lambda loader: next(iter(loader)), "next(iter(train_loader))", train_loader)
     if tuple(x.shape) != (batch_size, n_features) or tuple(y.shape) != (batch_size,):
         raise Hint(
