@@ -108,17 +108,8 @@ def test_channels_last(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def good_command(out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        str(SCRIPT),
-        "--out",
-        str(out),
-    ]
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    return [sys.executable, *launcher, str(SCRIPT), "--out", str(out)]
 
 
 def test_launch_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
