@@ -3,6 +3,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from practicaltorch.training import (
     Checkpoint,
     EarlyStopping,
     FitState,
+    History,
     NonFiniteLossError,
     PrintLog,
     ProgressBar,
@@ -53,6 +55,20 @@ def setup(
     return model, train, valid, torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
 
+def fit_cpu(
+    model: nn.Module,
+    train: TensorBatches,
+    valid: TensorBatches,
+    opt: torch.optim.Optimizer,
+    epochs: int,
+    **options: Any,
+) -> History:
+    """Fit with cross-entropy on the CPU: the call most of these tests make."""
+    return fit(
+        model, train, valid, nn.CrossEntropyLoss(), opt, epochs=epochs, device=CPU, **options
+    )
+
+
 def without_seconds(records: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
@@ -64,16 +80,7 @@ def assert_same_weights(model: nn.Module, expected: dict[str, torch.Tensor]) -> 
 
 def test_fit_learns_and_records_history() -> None:
     model, train, valid, opt = setup()
-    history = fit(
-        model,
-        train,
-        valid,
-        nn.CrossEntropyLoss(),
-        opt,
-        epochs=5,
-        device=CPU,
-        metrics=multiclass_metrics(3),
-    )
+    history = fit_cpu(model, train, valid, opt, 5, metrics=multiclass_metrics(3))
     assert len(history) == 5
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history.last["valid_accuracy"] >= 0.95
@@ -86,7 +93,7 @@ def test_fit_learns_and_records_history() -> None:
 def test_fit_rejects_zero_epochs() -> None:
     model, train, valid, opt = setup()
     with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
-        fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=0, device=CPU)
+        fit_cpu(model, train, valid, opt, 0)
 
 
 def test_evaluate_leaves_weights_alone_and_reports_metrics() -> None:
@@ -131,14 +138,12 @@ def test_nan_loss_stops_with_epoch_and_batch() -> None:
 def test_one_cycle_steps_every_batch_and_step_lr_every_epoch() -> None:
     model, train, valid, opt = setup()
     one_cycle = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=3 * len(train))
-    fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=3, device=CPU, scheduler=one_cycle)
+    fit_cpu(model, train, valid, opt, 3, scheduler=one_cycle)
     assert one_cycle.last_epoch == 3 * len(train)  # would raise past total_steps if overstepped
 
     model, train, valid, opt = setup()
     step = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    history = fit(
-        model, train, valid, nn.CrossEntropyLoss(), opt, epochs=3, device=CPU, scheduler=step
-    )
+    history = fit_cpu(model, train, valid, opt, 3, scheduler=step)
     assert history["lr"] == pytest.approx([0.05, 0.025, 0.0125])
 
 
@@ -152,9 +157,7 @@ def test_reduce_on_plateau_gets_the_validation_loss() -> None:
 
     model, train, valid, opt = setup()
     plateau = Recording(opt, patience=0, factor=0.5)
-    history = fit(
-        model, train, valid, nn.CrossEntropyLoss(), opt, epochs=3, device=CPU, scheduler=plateau
-    )
+    history = fit_cpu(model, train, valid, opt, 3, scheduler=plateau)
     assert seen == history["valid_loss"]
 
 
@@ -168,14 +171,12 @@ def interrupted_then_resumed(
     model, train, valid, opt = setup(seed=4, dropout=0.2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * len(train))
     extra = [make_callbacks()] if make_callbacks else []
-    fit(
+    fit_cpu(
         model,
         train,
         valid,
-        nn.CrossEntropyLoss(),
         opt,
-        epochs=stop_after,
-        device=CPU,
+        stop_after,
         scheduler=sched,
         callbacks=[Checkpoint(tmp_path), *extra],
     )
@@ -186,14 +187,12 @@ def interrupted_then_resumed(
     model, train, valid, opt = setup(seed=77, dropout=0.2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * len(train))
     extra = [make_callbacks()] if make_callbacks else []
-    history = fit(
+    history = fit_cpu(
         model,
         train,
         valid,
-        nn.CrossEntropyLoss(),
         opt,
-        epochs=epochs,
-        device=CPU,
+        epochs,
         scheduler=sched,
         callbacks=[Checkpoint(tmp_path, resume=True), *extra],
     )
@@ -205,16 +204,8 @@ def straight_run(
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     model, train, valid, opt = setup(seed=4, dropout=0.2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * len(train))
-    history = fit(
-        model,
-        train,
-        valid,
-        nn.CrossEntropyLoss(),
-        opt,
-        epochs=epochs,
-        device=CPU,
-        scheduler=sched,
-        callbacks=[callback] if callback else [],
+    history = fit_cpu(
+        model, train, valid, opt, epochs, scheduler=sched, callbacks=[callback] if callback else []
     )
     return model, history.to_list()
 
@@ -288,15 +279,8 @@ def test_resume_restores_numpy_python_and_dataloader_shuffling(tmp_path: Path) -
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path: Path) -> None:
     model, train, valid, opt = setup()
-    history = fit(
-        model,
-        train,
-        valid,
-        nn.CrossEntropyLoss(),
-        opt,
-        epochs=2,
-        device=CPU,
-        callbacks=[Checkpoint(tmp_path / "new", resume=True)],
+    history = fit_cpu(
+        model, train, valid, opt, 2, callbacks=[Checkpoint(tmp_path / "new", resume=True)]
     )
     assert len(history) == 2
     assert (tmp_path / "new" / "last.pt").is_file()
@@ -306,28 +290,10 @@ def test_resume_from_a_foreign_or_mismatched_checkpoint_is_clear(tmp_path: Path)
     save_checkpoint(tmp_path / "last.pt", model=nn.Linear(2, 3).state_dict())
     model, train, valid, opt = setup()
     with pytest.raises(ValueError, match="not a training checkpoint"):
-        fit(
-            model,
-            train,
-            valid,
-            nn.CrossEntropyLoss(),
-            opt,
-            epochs=2,
-            device=CPU,
-            callbacks=[Checkpoint(tmp_path, resume=True)],
-        )
-    fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=1, device=CPU, callbacks=[])
+        fit_cpu(model, train, valid, opt, 2, callbacks=[Checkpoint(tmp_path, resume=True)])
+    fit_cpu(model, train, valid, opt, 1, callbacks=[])
     other = tmp_path / "other"
-    fit(
-        model,
-        train,
-        valid,
-        nn.CrossEntropyLoss(),
-        opt,
-        epochs=1,
-        device=CPU,
-        callbacks=[Checkpoint(other)],
-    )
+    fit_cpu(model, train, valid, opt, 1, callbacks=[Checkpoint(other)])
     wider = MLP(2, 3, hidden=(32,))
     with pytest.raises(ValueError, match="does not fit this model"):
         fit(
@@ -379,14 +345,12 @@ def test_early_stopping_restores_best_weights(tmp_path: Path) -> None:
     model, train, valid, opt = setup()
     stopper = EarlyStopping(monitor="valid_loss", patience=2, min_delta=0.01)
     lines: list[str] = []
-    history = fit(
+    history = fit_cpu(
         model,
         train,
         valid,
-        nn.CrossEntropyLoss(),
         opt,
-        epochs=60,
-        device=CPU,
+        60,
         callbacks=[PrintLog(lines.append), Checkpoint(tmp_path), stopper],
     )
     assert len(history) < 60, "stopped early"
@@ -409,15 +373,8 @@ def test_early_stopping_restores_best_weights(tmp_path: Path) -> None:
 def test_early_stopping_unknown_monitor_is_clear() -> None:
     model, train, valid, opt = setup()
     with pytest.raises(KeyError, match="valid_acc"):
-        fit(
-            model,
-            train,
-            valid,
-            nn.CrossEntropyLoss(),
-            opt,
-            epochs=2,
-            device=CPU,
-            callbacks=[EarlyStopping(monitor="valid_acc", mode="max")],
+        fit_cpu(
+            model, train, valid, opt, 2, callbacks=[EarlyStopping(monitor="valid_acc", mode="max")]
         )
 
 
@@ -440,16 +397,7 @@ def test_callbacks_run_in_order_with_three_hooks() -> None:
             calls.append(f"{self.name}:after")
 
     model, train, valid, opt = setup()
-    history = fit(
-        model,
-        train,
-        valid,
-        nn.CrossEntropyLoss(),
-        opt,
-        epochs=5,
-        device=CPU,
-        callbacks=[Spy("late", 60), Spy("stopper", 5)],
-    )
+    history = fit_cpu(model, train, valid, opt, 5, callbacks=[Spy("late", 60), Spy("stopper", 5)])
     assert len(history) == 2
     assert calls == [
         "stopper:before",
@@ -466,7 +414,7 @@ def test_callbacks_run_in_order_with_three_hooks() -> None:
 def test_progress_bar_can_be_forced_on(capsys: pytest.CaptureFixture[str]) -> None:
     model, train, valid, opt = setup()
     bar = ProgressBar(show=True)
-    fit(model, train, valid, nn.CrossEntropyLoss(), opt, epochs=2, device=CPU, callbacks=[bar])
+    fit_cpu(model, train, valid, opt, 2, callbacks=[bar])
     assert bar.bar.n == 2
     assert "training" in capsys.readouterr().err
 
@@ -541,28 +489,17 @@ def test_unreadable_checkpoints_say_why(tmp_path: Path) -> None:
 
 def test_mixed_precision_trains() -> None:
     model, train, valid, opt = setup()
-    history = fit(
-        model,
-        train,
-        valid,
-        nn.CrossEntropyLoss(),
-        opt,
-        epochs=3,
-        device=CPU,
-        amp=True,
-        metrics=multiclass_metrics(3),
-    )
+    history = fit_cpu(model, train, valid, opt, 3, amp=True, metrics=multiclass_metrics(3))
     assert history.last["valid_accuracy"] >= 0.9
 
 
 def test_a_checkpoint_resumes_only_into_the_same_settings(tmp_path: Path) -> None:
     model, train, valid, opt = setup()
-    loss = nn.CrossEntropyLoss()
     saving = Checkpoint(tmp_path, metadata={"config": {"lr": 0.05}})
-    fit(model, train, valid, loss, opt, epochs=1, device=CPU, callbacks=[saving])
+    fit_cpu(model, train, valid, opt, 1, callbacks=[saving])
     other = Checkpoint(tmp_path, resume=True, metadata={"config": {"lr": 0.1}})
     with pytest.raises(ValueError, match="other settings"):
-        fit(model, train, valid, loss, opt, epochs=2, device=CPU, callbacks=[other])
+        fit_cpu(model, train, valid, opt, 2, callbacks=[other])
 
 
 def test_recipe_callbacks_resume_only_unfinished_run_folders(tmp_path: Path) -> None:
@@ -588,8 +525,7 @@ def test_recipe_callbacks_resume_only_unfinished_run_folders(tmp_path: Path) -> 
 
 def test_callbacks_that_are_not_callbacks_are_clear() -> None:
     model, train, valid, opt = setup()
-    loss = nn.CrossEntropyLoss()
     with pytest.raises(TypeError, match="takes a list"):
-        fit(model, train, valid, loss, opt, epochs=1, device=CPU, callbacks=EarlyStopping())  # type: ignore[arg-type]
+        fit_cpu(model, train, valid, opt, 1, callbacks=EarlyStopping())
     with pytest.raises(TypeError, match=r"subclass practicaltorch\.training\.Callback"):
-        fit(model, train, valid, loss, opt, epochs=1, device=CPU, callbacks=[print])  # type: ignore[list-item]
+        fit_cpu(model, train, valid, opt, 1, callbacks=[print])
