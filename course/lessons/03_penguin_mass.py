@@ -16,7 +16,7 @@
 # - fit a least-squares baseline with `torch.linalg.lstsq`, and compare fairly;
 # - constrain a network's output to be positive, and say when that matters.
 #
-# **Time:** about 60 minutes.
+# **Time:** about 45 minutes for the core sections; about 60 minutes with the optional one.
 #
 # **You should know:** lesson 02 (datasets, `DataLoader`, the training loop, `MLP`).
 
@@ -41,7 +41,7 @@ configure_threads()
 print(f"computing on {device} with {torch.get_num_threads()} thread(s)")
 
 # %% [markdown]
-# ## 1. What goes with body mass?
+# ## 1. What goes with body mass? (core)
 #
 # Plot mass against flipper length, one colour per species, and separately for females and
 # males. Bigger birds are heavier, Gentoos are the heaviest, and males outweigh females of the
@@ -62,7 +62,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 2. Choose the inputs
+# ## 2. Choose the inputs (core)
 #
 # Mass was an *input* in lesson 02; now it is the target, so it must not be an input. Species
 # was the target; now it is a useful input: a field worker can tell the species at a glance but
@@ -83,7 +83,7 @@ features = ["species", "sex", "bill_length_mm", "bill_depth_mm", "flipper_length
 check.features(features)
 
 # %% [markdown]
-# ## 3. The datasets, and a standardised target
+# ## 3. The datasets, and a standardised target (core)
 #
 # In lesson 02 we standardised the inputs. Now standardise the target too. A new network's
 # outputs are numbers near zero; the masses are near 4200 g with a spread of about 800 g. If the
@@ -132,7 +132,7 @@ train_table, _ = split_penguins(table)
 check.grams(first_grams, train_table["body_mass_g"].to_numpy()[:5])
 
 # %% [markdown]
-# ## 4. The baseline: least squares
+# ## 4. The baseline: least squares (core)
 #
 # Before training a network, fit the simplest model that could work: mass as a weighted sum of
 # the inputs plus a constant, with the weights that minimise the squared error on the training
@@ -151,7 +151,7 @@ check.grams(first_grams, train_table["body_mass_g"].to_numpy()[:5])
 
 # %%
 ### BEGIN SOLUTION
-def with_intercept(x):
+def with_intercept(x: torch.Tensor) -> torch.Tensor:
     """Append a column of ones, in float64."""
     return torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
 
@@ -169,7 +169,7 @@ print(f"least squares: validation MAE {baseline_mae:.1f} g")
 check.baseline(baseline_mae, train_set, valid_set, baseline_grams, valid_grams)
 
 # %% [markdown]
-# ## 5. The network
+# ## 5. The network (core)
 #
 # The architecture is lesson 02's, apart from one output instead of three. What turns it from a
 # classifier into a regressor is the loss: cross-entropy compares logits with a class,
@@ -180,6 +180,15 @@ check.baseline(baseline_mae, train_set, valid_set, baseline_grams, valid_grams)
 # fits the noise of the training birds. The settings below use one wide hidden layer and strong
 # *weight decay*, AdamW's penalty pulling every weight towards zero, which keeps the fitted
 # function smooth: a *regularised* network.
+#
+# The library's `MLP` builds such a network from a few arguments: the number of inputs and
+# outputs, the widths of the hidden layers and, if you like, a dropout rate. In earlier
+# versions of this course the small TorchTools package played that part. A small configurable
+# class beats copying `nn.Linear` and `nn.ReLU` lines from notebook to notebook: a change of
+# width or depth is one argument rather than an edit in several places, a copied layer with a
+# wrong size cannot slip in, every network built with it is constructed in the same tested
+# way, and the code that uses it says what the network *is* (one hidden layer of 64 units)
+# rather than how it is wired.
 #
 # **Task.** Create `model`, an `MLP` with `n_features` inputs, one output, and one hidden layer
 # of 64 units, on the device.
@@ -194,7 +203,7 @@ model = MLP(n_features, 1, hidden=(64,)).to(device)
 check.model(model, n_features)
 
 # %% [markdown]
-# ## 6. Train with `practicaltorch.fit`
+# ## 6. Train with `practicaltorch.fit` (core)
 #
 # You wrote the training and validation loops in lesson 02;
 # [`practicaltorch.fit`](https://github.com/practicaltorch/practicaltorch) is the same loop with
@@ -213,7 +222,7 @@ check.model(model, n_features)
 epochs = 150
 
 
-def in_grams(outputs, targets):
+def in_grams(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Convert scaled outputs and targets to grams for the metrics."""
     return train_set.unscale_target(outputs), train_set.unscale_target(targets)
 
@@ -263,7 +272,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 7. Errors in grams
+# ## 7. Errors in grams (core)
 #
 # `fit` reported the metrics already; compute them once yourself, to be sure what they mean.
 # The *mean absolute error* (MAE) is the typical size of a mistake. The *root-mean-square
@@ -301,7 +310,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# ## 8. An honest comparison
+# ## 8. An honest comparison (core)
 #
 # The two models make almost the same predictions (the points above lie on top of each other)
 # and almost the same errors. On this split least squares reaches about 233 g; the regularised
@@ -316,7 +325,10 @@ plt.show()
 # 170 / sqrt(60), about 20 g. **The simpler method does as well.** In a paper, that is the
 # result to report, and the straight line is the model to use: it is solved exactly in a
 # millisecond, has one weight per input column that you can read and explain, and needs no
-# seed. (Strictly, the three species columns always sum to one and so duplicate the intercept;
+# seed. It is the same advice as for any method: deep learning earns its place on problems too
+# large or too tangled for rules and simple models (images, sound, fields), with enough data to
+# learn from; on a few hundred rows of well-chosen measurements, try the simple model first.
+# (Strictly, the three species columns always sum to one and so duplicate the intercept;
 # `lstsq`'s default driver on the CPU copes with such redundant columns.)
 #
 # ### Question 1
@@ -337,7 +349,7 @@ plt.show()
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 9. Outputs that must be positive
+# ## 9. Outputs that must be positive (optional)
 #
 # A mass cannot be negative, but a network's output can be any number. For penguins this never
 # bites: the smallest prediction is thousands of grams above zero. It does bite for quantities
@@ -364,7 +376,7 @@ valid_log = valid_set.unscale_target(valid_set.targets).log()
 log_mean, log_std = train_log.mean(), train_log.std(correction=0)
 
 
-def log_in_grams(outputs, targets):
+def log_in_grams(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Convert standardised log-mass outputs and targets to grams for the metrics."""
     return (outputs * log_std + log_mean).exp(), (targets * log_std + log_mean).exp()
 
@@ -392,7 +404,7 @@ log_history = fit(
 )
 
 
-def predict_grams(inputs):
+def predict_grams(inputs: torch.Tensor) -> torch.Tensor:
     """Predict masses in grams, shape (N, 1), from scaled inputs: always positive."""
     log_model.eval()
     with torch.no_grad():
@@ -435,7 +447,7 @@ check.positive(predict_grams, valid_set.features)
 from practicaltorch.recipes.penguins_mass import BAR_SEEDS, BASELINE_FACTOR
 
 
-def validation_mae(seed):
+def validation_mae(seed: int) -> float:
     """Train the network of sections 5 and 6 with this seed; return its validation MAE."""
     seed_everything(seed)
     net = MLP(n_features, 1, hidden=(64,)).to(device)

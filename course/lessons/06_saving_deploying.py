@@ -18,7 +18,8 @@
 #   file in a fresh process;
 # - hand arrays between Fortran (column-major) and PyTorch (row-major) without scrambling them.
 #
-# **Time:** about 60 minutes. Every training run here takes a second or two.
+# **Time:** about 45 minutes for the core sections; about 60 minutes with the optional ones.
+# Every training run here takes a second or two.
 #
 # **You should know:** how to train a classifier with `fit` (lesson 02), and a little about
 # the penguin data.
@@ -56,7 +57,13 @@ from practicaltorch.export import (
 )
 from practicaltorch.models import load_model
 from practicaltorch.recipes.physical import penguin_scaling
-from practicaltorch.training import Callback, Checkpoint, multiclass_metrics, save_checkpoint
+from practicaltorch.training import (
+    Callback,
+    Checkpoint,
+    FitState,
+    multiclass_metrics,
+    save_checkpoint,
+)
 
 warnings.filterwarnings("ignore", category=TorchScriptDeprecationWarning)
 seed_everything(0)
@@ -66,7 +73,7 @@ workdir = Path(tempfile.mkdtemp(prefix="lesson06-"))
 print(f"computing on {device}; files go to {workdir}")
 
 # %% [markdown]
-# ## 1. A model worth saving
+# ## 1. A model worth saving (core)
 #
 # We train the penguin species classifier of lesson 02, with one change: a little *dropout*
 # (each hidden unit is switched off at random with probability 0.1 while training). Dropout
@@ -84,12 +91,14 @@ loss_fn = nn.CrossEntropyLoss()
 epochs = 40
 
 
-def make_model():
+def make_model() -> MLP:
     """Build a fresh, untrained species classifier."""
     return MLP(len(train_set.feature_names), len(train_set.classes), hidden=(32, 32), dropout=0.1)
 
 
-def make_training(model):
+def make_training(
+    model: nn.Module,
+) -> tuple[TensorBatches, torch.optim.Optimizer, torch.optim.lr_scheduler.OneCycleLR]:
     """Shuffled training batches, an optimiser and a one-cycle schedule for `model`."""
     batches = TensorBatches(*train_set.tensors(), batch_size=32, shuffle=True, seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -115,7 +124,7 @@ history = fit(
 print(f"validation accuracy {100 * history.last['valid_accuracy']:.1f}%")
 
 # %% [markdown]
-# ## 2. What is in a `state_dict`?
+# ## 2. What is in a `state_dict`? (core)
 #
 # A model's [`state_dict()`](https://pytorch.org/tutorials/beginner/saving_loading_models.html)
 # is an ordered dictionary from names to tensors: every learnable weight and bias, plus
@@ -140,7 +149,7 @@ print("optimizer:", list(optimizer_state), "| parameter 0:", list(optimizer_stat
 print(f"scheduler: {scheduler.state_dict()['last_epoch']} of {scheduler.total_steps} steps taken")
 
 # %% [markdown]
-# ## 3. Save a checkpoint
+# ## 3. Save a checkpoint (core)
 #
 # [`torch.save`](https://pytorch.org/docs/stable/generated/torch.save.html) writes any
 # dictionary of tensors and plain Python values to a file. A useful checkpoint holds:
@@ -180,7 +189,7 @@ check.checkpoint(checkpoint_path, model=model, epochs=epochs)
 # temporary file first and renames it at the end. A job killed halfway through writing then
 # leaves the previous checkpoint intact instead of a truncated one.
 #
-# ## 4. Load it back
+# ## 4. Load it back (core)
 #
 # Loading reverses the steps: read the file with
 # [`torch.load`](https://pytorch.org/docs/stable/generated/torch.load.html), build the
@@ -197,7 +206,7 @@ check.checkpoint(checkpoint_path, model=model, epochs=epochs)
 
 
 # %%
-def load_penguin_model(path):
+def load_penguin_model(path: str | Path) -> MLP:
     """Rebuild the trained classifier from a checkpoint, ready for predictions."""
     ### BEGIN SOLUTION
     contents = torch.load(path, map_location="cpu", weights_only=True)
@@ -227,7 +236,7 @@ with torch.no_grad():
     print("evaluation mode:", [f"{float(restored(bird)[0, 0]):.3f}" for _ in range(3)])
 
 # %% [markdown]
-# ## 5. Why `weights_only=True`?
+# ## 5. Why `weights_only=True`? (core)
 #
 # `torch.save` is built on Python's [pickle](https://docs.python.org/3/library/pickle.html).
 # A pickle is not just data: it is a small program of instructions for rebuilding objects, and
@@ -276,7 +285,7 @@ except pickle.UnpicklingError as error:
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 6. Resume an interrupted run
+# ## 6. Resume an interrupted run (optional)
 #
 # Long runs get interrupted: a job hits the cluster's time limit, a laptop goes to sleep, a
 # node fails. Pass `fit` a `Checkpoint(folder)` callback and it writes `folder/last.pt` after
@@ -300,10 +309,11 @@ class KillAfter(Callback):
 
     order = 100  # after the Checkpoint (90) has written last.pt
 
-    def __init__(self, epoch):
+    def __init__(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def after_epoch(self, state):
+    def after_epoch(self, state: FitState) -> None:
+        """Raise `JobKilledError` at the end of epoch `epoch`."""
         if state.epoch == self.epoch:
             raise JobKilledError(f"job killed after epoch {self.epoch} of {state.epochs}")
 
@@ -382,7 +392,7 @@ check.resumed(resumed_history, reference_history, killed_after=15)
 # number for number, because the checkpoint also restored the shuffling generator and the
 # random state that dropout draws from.
 #
-# ## 7. A model file for deployment
+# ## 7. A model file for deployment (core)
 #
 # For *using* a model, rather than training it further, the optimiser state is dead weight.
 # The course's recipes save a smaller `model.pt`: the weights, the architecture's name, its
@@ -408,7 +418,7 @@ deployed, info = load_model(deploy_dir)
 print(info["architecture"], info["config"]["hidden"], "| classes:", info["metadata"]["classes"])
 
 # %% [markdown]
-# ## 8. TorchScript, for Fortran (FTorch) and C++ (LibTorch)
+# ## 8. TorchScript, for Fortran (FTorch) and C++ (LibTorch) (core)
 #
 # A Fortran simulation cannot import a Python class. It needs the network as a file that
 # describes the computation itself. [TorchScript](https://pytorch.org/docs/stable/jit.html) is
@@ -496,7 +506,7 @@ print(f"load_model: {restored_error:.1e}   TorchScript, in mm and g: {ts_error:.
 # Because the export carries the scaling, the Fortran side passes raw measurements in the
 # order `export.json` lists them, in float32, and gets one score per species back.
 #
-# ## 9. Row-major and column-major
+# ## 9. Row-major and column-major (core)
 #
 # Python (NumPy, PyTorch) and C store a 2-D array *row by row*: in a `(birds, features)` array,
 # one bird's five features sit next to each other in memory. Fortran stores arrays *column by
@@ -530,7 +540,7 @@ print("first 6 values in memory, Fortran order:", np.round(in_fortran[:6], 2))
 
 
 # %%
-def from_fortran(buffer, n_features, n_samples):
+def from_fortran(buffer: bytes, n_features: int, n_samples: int) -> torch.Tensor:
     """Turn the bytes of Fortran's x(n_features, n_samples) into a (samples, features) tensor."""
     ### BEGIN SOLUTION
     values = np.frombuffer(buffer, dtype=np.float32).reshape(n_samples, n_features)
@@ -542,7 +552,7 @@ def from_fortran(buffer, n_features, n_samples):
 check.from_fortran(from_fortran)
 
 # %% [markdown]
-# ## 10. The `torch.export` and ONNX route
+# ## 10. The `torch.export` and ONNX route (optional)
 #
 # [`torch.export`](https://pytorch.org/docs/stable/export.html) is PyTorch's current way to
 # capture a model as a graph: it traces `forward` once with example inputs and records every
