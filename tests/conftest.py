@@ -1,8 +1,9 @@
-"""Shared fixtures: where the real MNIST lives, and a tidy data directory per test."""
+"""Shared fixtures and helpers: where the checkout and the real MNIST live, and the like."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,17 @@ import torch
 from practicaltorch.devices import configure_threads
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def assert_shape_refused(model: torch.nn.Module, shape: tuple[int, ...], match: str) -> None:
+    """Assert that ``model`` and its TorchScript export refuse a ``shape`` batch with ``match``."""
+    with pytest.raises(ValueError, match=match):
+        model(torch.zeros(shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+        scripted = torch.jit.script(model)
+    with pytest.raises(Exception, match=match):  # the exported model says the same
+        scripted(torch.zeros(shape))
 
 
 def shared_data() -> Path | None:

@@ -25,6 +25,7 @@ from practicaltorch.models.coordconv import (
     coordinate_channels,
 )
 from practicaltorch.recipes import ellipses as recipe
+from tests.conftest import assert_shape_refused
 
 # ---------------------------------------------------------------- determinism
 
@@ -255,13 +256,7 @@ def test_ellipse_cnn_argument_errors() -> None:
 )
 def test_ellipse_cnn_names_the_expected_image_size(shape: tuple[int, ...], match: str) -> None:
     model = EllipseCNN(size=32, channels=(8, 16), hidden=16, pool=2).eval()
-    with pytest.raises(ValueError, match=match):
-        model(torch.zeros(shape))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
-        scripted = torch.jit.script(model)
-    with pytest.raises(Exception, match=match):  # the exported model says the same
-        scripted(torch.zeros(shape))
+    assert_shape_refused(model, shape, match)
 
 
 def test_background_difference_and_coordinates() -> None:

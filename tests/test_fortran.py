@@ -30,11 +30,11 @@ from practicaltorch.export import (
     export_run,
     write_fortran_program,
 )
+from tests.conftest import REPO
 from tests.native import runs
 from tests.native.build import parse_errors, run_program
 from tests.native.ftorch import build_cmake_project
 
-REPO = Path(__file__).resolve().parents[1]
 FORTRAN_TESTS = REPO / "tests" / "native" / "fortran"
 PENGUIN_PROGRAM = REPO / "course" / "fortran" / "penguins"
 MODELS = ["penguins_species", "penguins_mass", "digits", "ellipses"]

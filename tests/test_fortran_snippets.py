@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from practicaltorch.export import FTORCH_VERSION
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SHOWN = [
     REPO / "docs" / "export.md",
     REPO / "slides" / "applications.qmd",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from practicaltorch.models import DigitCNN
 from practicaltorch.recipes import mnist as recipe
+from tests.conftest import assert_shape_refused
 
 
 @pytest.mark.parametrize(
@@ -24,13 +24,7 @@ from practicaltorch.recipes import mnist as recipe
 def test_digit_cnn_names_the_expected_image_size(shape: tuple[int, ...], given: str) -> None:
     model = DigitCNN().eval()
     match = r"shape \(N, 1, 28, 28\), got " + given
-    with pytest.raises(ValueError, match=match):
-        model(torch.zeros(shape))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
-        scripted = torch.jit.script(model)
-    with pytest.raises(Exception, match=match):  # the exported model says the same
-        scripted(torch.zeros(shape))
+    assert_shape_refused(model, shape, match)
 
 
 def test_digit_cnn_checks_the_size_it_was_built_for() -> None:
