@@ -50,6 +50,7 @@ __all__ = [
     "expect_close",
     "expect_decreasing",
     "expect_eval_outputs",
+    "expect_fit_history",
     "expect_loaders",
     "expect_predictions",
     "expect_shape",
@@ -237,6 +238,36 @@ def check_decreasing(losses: Any, *, name: str = "the loss", min_drop: float = 0
     expect_decreasing(losses, name=name, min_drop=min_drop)
     values = [as_number(v) for v in losses]
     return f"`{name}` fell from {values[0]:.4g} to {values[-1]:.4g}"
+
+
+def expect_fit_history(
+    value: Any, metric: str, *, missing: str, min_drop: float, scheduler: str = ""
+) -> tuple[list[float], list[float]]:
+    """Return the training losses and the ``metric`` of a history from ``fit``.
+
+    ``missing`` is the hint when either is absent. The learning rate must change
+    (``scheduler`` names the one to pass) and the loss fall by at least ``min_drop``.
+    """
+    try:
+        losses = [float(v) for v in value["train_loss"]]
+        metrics = [float(v) for v in value[metric]]
+    except (KeyError, TypeError):
+        raise Hint(missing) from None
+    try:
+        rates = {float(v) for v in value["lr"]}
+    except (KeyError, TypeError):
+        rates = set()
+    if len(losses) > 1 and len(rates) == 1:
+        raise Hint(
+            f"the learning rate stayed at {rates.pop():.3g} every epoch: pass "
+            f"scheduler=scheduler to fit, {scheduler}built on the optimiser you pass with it"
+        )
+    if losses[-1] > (1 - min_drop) * losses[0]:
+        raise Hint(
+            f"the training loss went from {losses[0]:.4g} to {losses[-1]:.4g}; it should fall "
+            f"by at least {100 * min_drop:.0f}%"
+        )
+    return losses, metrics
 
 
 @check("{name}")

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from practicaltorch.checks import (
     check_metric,
     expect_eval_outputs,
+    expect_fit_history,
     expect_predictions,
     expect_shape,
 )
@@ -544,30 +545,13 @@ def fast_batches(
 @check("history")
 def history(value: Any, *, epochs: int = 3, bar: float = ACCURACY_BAR) -> CheckResult | str:
     """Check the full run's history: every epoch, a scheduled rate, a falling loss, the bar."""
-    try:
-        train_losses = [float(v) for v in value["train_loss"]]
-        accuracies = value["valid_accuracy"]
-    except (KeyError, TypeError):
-        raise Hint(
-            "`history` has no train_loss or valid_accuracy: pass the test batches as "
-            "valid_batches and metrics=multiclass_metrics(10) to fit"
-        ) from None
-    if len(train_losses) != epochs:
-        raise Hint(f"`history` has {len(train_losses)} epochs; train for final_epochs={epochs}")
-    try:
-        rates = [float(v) for v in value["lr"]]
-    except (KeyError, TypeError):
-        rates = []
-    if epochs > 1 and rates and len(set(rates)) == 1:
-        raise Hint(
-            f"the learning rate stayed at {rates[0]:.3g} every epoch: pass scheduler=scheduler "
-            "to fit, built on the optimiser you pass with it"
-        )
-    if train_losses[-1] > 0.7 * train_losses[0]:
-        raise Hint(
-            f"the training loss went from {train_losses[0]:.4g} to {train_losses[-1]:.4g}; it "
-            "should fall by at least 30%"
-        )
+    missing = (
+        "`history` has no train_loss or valid_accuracy: pass the test batches as "
+        "valid_batches and metrics=multiclass_metrics(10) to fit"
+    )
+    losses, accuracies = expect_fit_history(value, "valid_accuracy", missing=missing, min_drop=0.3)
+    if len(losses) != epochs:
+        raise Hint(f"`history` has {len(losses)} epochs; train for final_epochs={epochs}")
     return check_metric(accuracies[-1], bar, name="test accuracy after training", unit="%")
 
 

@@ -13,7 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import check_metric, expect_eval_outputs, expect_predictions
+from practicaltorch.checks import (
+    check_metric,
+    expect_eval_outputs,
+    expect_fit_history,
+    expect_predictions,
+)
 from practicaltorch.checks._core import CheckResult, Hint, call, check, eval_outputs, number
 from practicaltorch.data.ellipses import draw_ellipses, ellipse_tensors
 
@@ -263,28 +268,13 @@ def coordinates(function: Any) -> str:
 @check("history")
 def history(value: Any, *, bar: float = MAE_BAR_PX) -> CheckResult | str:
     """Check the training history: a scheduled rate, a falling loss, validation MAE in pixels."""
-    try:
-        train_losses = [float(v) for v in value["train_loss"]]
-        errors = [float(v) for v in value["valid_mae"]]
-    except (KeyError, TypeError):
-        raise Hint(
-            "`history` has no train_loss or valid_mae: pass validation batches, "
-            "metrics=regression_metrics() and metric_transform=in_pixels to fit"
-        ) from None
-    try:
-        rates = {float(v) for v in value["lr"]}
-    except (KeyError, TypeError):
-        rates = set()
-    if len(train_losses) > 1 and len(rates) == 1:
-        raise Hint(
-            "the learning rate never changed: pass scheduler=scheduler to fit, a OneCycleLR "
-            "built on the optimiser you pass with it"
-        )
-    if train_losses[-1] > 0.5 * train_losses[0]:
-        raise Hint(
-            f"the training loss went from {train_losses[0]:.4g} to {train_losses[-1]:.4g}; it "
-            "should fall by at least 50%"
-        )
+    missing = (
+        "`history` has no train_loss or valid_mae: pass validation batches, "
+        "metrics=regression_metrics() and metric_transform=in_pixels to fit"
+    )
+    _, errors = expect_fit_history(
+        value, "valid_mae", missing=missing, min_drop=0.5, scheduler="a OneCycleLR "
+    )
     if errors[-1] < 0.05:
         raise Hint(
             f"the validation MAE is {errors[-1]:.4g}: that is a fraction of the image, not "
