@@ -15,7 +15,8 @@
 # - write a data augmentation that is random per image, and see how it reduces overfitting;
 # - reason about model size, and combine the remedies into a model that generalises better.
 #
-# **Time:** about 60 minutes; the training in this notebook takes about a minute on a laptop.
+# **Time:** about 45 minutes for the core sections; about 60 minutes with the optional one.
+# The training in this notebook takes about a minute on a laptop.
 #
 # **You should know:** `fit`, learning curves and validation (lesson 02); the MNIST digits
 # (lesson 04).
@@ -24,6 +25,8 @@
 # ## Setup
 
 # %%
+from collections.abc import Callable, Iterator, Sequence
+
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -40,7 +43,7 @@ from practicaltorch import (
 )
 from practicaltorch.checks import lesson07 as check
 from practicaltorch.data.mnist import MNIST_MEAN, MNIST_STD, download_mnist, load_mnist_tensors
-from practicaltorch.training import multiclass_metrics
+from practicaltorch.training import History, multiclass_metrics
 
 seed_everything(0)
 device = pick_device()
@@ -48,14 +51,14 @@ configure_threads()
 print(f"computing on {device} with {torch.get_num_threads()} thread(s)")
 
 # %% [markdown]
-# ## 1. A small dataset
+# ## 1. A small dataset (core)
 #
 # `download_mnist` fetches the digits once (or, if they are already in the data directory,
 # only checks them), and `load_mnist_tensors` gives them as standardised tensors. We take a
 # seeded random 1,000 training images, and 1,000 *other* images for validation. Small data
 # is where overfitting bites, and it keeps every run here to a few seconds.
 #
-# After standardisation, the white background of an image is not 0 but
+# After standardisation, the black background of an image (grey level 0) is not 0 but
 # `-MNIST_MEAN / MNIST_STD`, about -0.42. Keep that number in mind for section 5.
 
 # %%
@@ -77,22 +80,22 @@ print(f"{len(train_x)} training and {len(valid_x)} validation digits; background
 
 
 # %%
-def network(hidden, dropout=0.0):
+def network(hidden: Sequence[int], dropout: float = 0.0) -> nn.Module:
     """Build a seeded MLP classifier for flattened 28x28 images."""
     seed_everything(0)
     return nn.Sequential(nn.Flatten(), MLP(28 * 28, 10, hidden=hidden, dropout=dropout)).to(device)
 
 
 def train(
-    model,
-    epochs,
+    model: nn.Module,
+    epochs: int,
     *,
-    lr=1e-3,
-    weight_decay=0.0,
-    schedule="constant",
-    augment=None,
-    early_stopping=None,
-):
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    augment: Callable[[torch.Tensor, int, torch.Generator], torch.Tensor] | None = None,
+    early_stopping: EarlyStopping | None = None,
+) -> History:
     """Train `model` on the 1,000 digits and return its history."""
     batches = TensorBatches(train_x, train_y, batch_size=64, shuffle=True, seed=0, device=device)
     if augment is not None:
@@ -115,7 +118,9 @@ def train(
     )
 
 
-def compare(histories, keys=("valid_loss", "valid_accuracy")):
+def compare(
+    histories: dict[str, History], keys: Sequence[str] = ("valid_loss", "valid_accuracy")
+) -> None:
     """Plot one curve per run for each key, side by side."""
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -128,7 +133,7 @@ def compare(histories, keys=("valid_loss", "valid_accuracy")):
 
 
 # %% [markdown]
-# ## 2. Overfitting on purpose
+# ## 2. Overfitting on purpose (core)
 #
 # Two hidden layers of 512 units: about 670,000 weights to fit 1,000 images, with a constant
 # learning rate and no regularisation at all.
@@ -168,7 +173,7 @@ print(f"best validation loss at epoch {best_epoch}")
 check.best_epoch(best_epoch, overfit)
 
 # %% [markdown]
-# ## 3. Early stopping
+# ## 3. Early stopping (core)
 #
 # The simplest remedy: watch the validation loss, stop when it has not improved for a while,
 # and keep the weights from the best epoch. `practicaltorch.EarlyStopping` does this as a
@@ -198,7 +203,7 @@ check.early_stopping(stopper, stopped, stopped_model, valid_batches, max_epochs=
 # now has a job (choosing when to stop), which is why a final, honest score belongs to a third
 # set, the *test* set, looked at once at the very end.
 #
-# ## 4. Learning-rate schedules
+# ## 4. Learning-rate schedules (optional)
 #
 # A large learning rate makes fast progress early; a small one settles into a good minimum
 # late. A *schedule* changes the rate as training goes:
@@ -221,7 +226,9 @@ check.early_stopping(stopper, stopped, stopped_model, valid_batches, max_epochs=
 
 
 # %%
-def make_scheduler(kind, optimizer, epochs, steps_per_epoch):
+def make_scheduler(
+    kind: str, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """Return a learning-rate scheduler of the given kind ("step" or "onecycle")."""
     ### BEGIN SOLUTION
     if kind == "step":
@@ -263,7 +270,7 @@ compare(scheduled, keys=("lr", "valid_loss", "valid_accuracy"))
 # overfitting, so the schedule changes the route more than the destination. A schedule makes
 # training faster and more reliable; it does not cure overfitting.
 #
-# ## 5. Data augmentation
+# ## 5. Data augmentation (core)
 #
 # If we cannot get more data, we can make the data we have go further. *Augmentation* shows
 # the network a slightly different version of each image every time it sees it: here, shifted
@@ -287,7 +294,7 @@ compare(scheduled, keys=("lr", "valid_loss", "valid_accuracy"))
 
 
 # %%
-def shift_images(images, max_shift, generator):
+def shift_images(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each image by its own random offset of up to `max_shift` pixels."""
     ### BEGIN SOLUTION
     size = images.shape[-1]
@@ -315,16 +322,22 @@ check.shift(shift_images, background=background)
 class Augmented:
     """Training batches with a random augmentation applied to the inputs of each batch."""
 
-    def __init__(self, batches, shift, max_shift=2, seed=0):
+    def __init__(
+        self,
+        batches: TensorBatches,
+        shift: Callable[[torch.Tensor, int, torch.Generator], torch.Tensor],
+        max_shift: int = 2,
+        seed: int = 0,
+    ) -> None:
         self.batches = batches
         self.shift = shift
         self.max_shift = max_shift
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.batches)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for inputs, targets in self.batches:
             yield self.shift(inputs, self.max_shift, self.generator), targets
 
@@ -351,7 +364,7 @@ compare({"no augmentation": overfit, "random shifts": augmented})
 # higher, because the task got harder, and that is fine: the training loss is not what we
 # care about.
 #
-# ## 6. Model size
+# ## 6. Model size (core)
 #
 # The other lever is capacity: a smaller network has fewer weights with which to memorise.
 # Too small, though, and it cannot even fit the training data (*underfitting*).
@@ -361,7 +374,7 @@ compare({"no augmentation": overfit, "random shifts": augmented})
 
 
 # %%
-def count_parameters(model):
+def count_parameters(model: nn.Module) -> int:
     """Return the number of weights and biases in `model`."""
     ### BEGIN SOLUTION
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -390,12 +403,26 @@ compare(sizes, keys=("train_loss", "valid_loss"))
 # epoch, only quicker to turn. In practice the usual recipe is therefore not "small" but: take
 # a network big enough to fit the data well, then regularise it.
 #
-# ## 7. Putting the remedies together
+# ## 7. Putting the remedies together (core)
 #
 # A regularised version of the big network: random shifts, dropout (each hidden unit dropped
 # with probability 0.2 while training, so no unit can rely on another), weight decay (AdamW
 # shrinks every weight a little each step, which favours simpler functions), a one-cycle
 # schedule, and early stopping as a safety net.
+#
+# All of these change the training. The remedies that change the *data* often help more:
+#
+# - **More data.** Every extra labelled example constrains the network a little more. Here
+#   that means training on more than 1,000 of MNIST's 60,000 training digits (section 1 keeps
+#   the validation digits apart from them); try it and watch the gap between training and
+#   validation loss. Augmentation (section 5) is a cheap imitation of more data.
+# - **Better data.** Mislabelled, duplicated or unrepresentative examples teach the wrong
+#   thing, and more of them does not help. Fixing labels, removing duplicates (especially
+#   between training and validation sets) and collecting the cases the model gets wrong is
+#   often worth more than any change to the network.
+# - **Transfer learning.** Start from a network trained on a large dataset for a related task
+#   and adapt it to yours (lesson 05): it brings features learnt from millions of images, so
+#   your few thousand only need to teach the last layers.
 
 # %%
 regularised_model = network((512, 512), dropout=0.2)

@@ -15,8 +15,9 @@
 #   DistributedDataParallel, launch it on two CPU processes, and check it against one process;
 # - read and adapt a SLURM batch script for one node with several GPUs, or several nodes.
 #
-# **Time:** about 60 minutes; the notebook runs in a minute or two on a laptop CPU. The cells
-# that need a GPU say so and skip themselves when there is none.
+# **Time:** about 40 minutes for the core sections; about 60 minutes with the optional ones.
+# The notebook runs in a minute or two on a laptop CPU. The cells that need a GPU say so and
+# skip themselves when there is none.
 #
 # **You should know:** `fit` and `TensorBatches` (lesson 02), the MNIST CNN (lesson 04), and
 # checkpoints and `resume` (lesson 06).
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -50,7 +52,7 @@ workdir = Path(tempfile.mkdtemp(prefix="lesson08-"))
 print(f"devices here: {available_devices()}; computing on {device}")
 
 # %% [markdown]
-# ## 1. From CPU to GPU
+# ## 1. From CPU to GPU (core)
 #
 # `pick_device()` returns the best device PyTorch can use: a CUDA GPU, then an Apple-silicon
 # GPU (`mps`), then the CPU. A tensor lives on one device, and an operation needs all its
@@ -58,6 +60,28 @@ print(f"devices here: {available_devices()}; computing on {device}")
 # every batch, with `inputs.to(device)`. Everything else (`fit`, the loss, the metrics) follows
 # from that. Pass `device` around explicitly rather than hiding it in a global, and the same
 # code runs everywhere.
+#
+# Why is a GPU so much faster for training? Deep learning is mostly large matrix
+# multiplications and element-wise operations on large tensors, and a GPU is built for exactly
+# that:
+#
+# - **Parallelism.** A GPU has thousands of simple arithmetic units, grouped into
+#   streaming multiprocessors, that apply the same operation to different elements at once; a
+#   CPU has a few dozen complex cores at most.
+# - **Memory bandwidth.** Its memory delivers terabytes per second, several times to tens of
+#   times what a CPU's memory delivers, and most layers are limited by how fast their
+#   tensors can be read.
+# - **Latency hiding.** Each memory access still takes long. A GPU keeps many more threads in
+#   flight than it has units, and while some wait for data the others compute, so the wait is
+#   hidden instead of stalling the chip.
+# - **Registers and the memory hierarchy.** Each multiprocessor has a large, very fast
+#   register file and on-chip shared memory and caches. A matrix multiplication is split into
+#   tiles that are loaded once from main memory and reused many times from these fast levels,
+#   so the arithmetic units are kept fed.
+#
+# The same facts explain when a GPU does *not* help: a tiny model or a batch of a few samples
+# leaves most units idle, and data that must first cross from the CPU (section 2) can leave the
+# GPU waiting.
 #
 # The [CUDA semantics](https://pytorch.org/docs/stable/notes/cuda.html) page of the PyTorch
 # documentation is the reference for what follows.
@@ -73,7 +97,7 @@ else:
     print(f"no CUDA GPU here ({device}): the GPU-only cells below will skip themselves")
 
 # %% [markdown]
-# ## 2. Feeding a GPU: pinned memory and non-blocking copies
+# ## 2. Feeding a GPU: pinned memory and non-blocking copies (core)
 #
 # A GPU is fast enough that it often waits for data. Copies from the CPU's memory to the GPU go
 # through *page-locked* ("pinned") memory that the GPU can read directly. An ordinary tensor is
@@ -106,7 +130,7 @@ else:
 # Note the `torch.cuda.synchronize()`: GPU calls return before the work is done, so timing GPU
 # code without synchronising measures only how fast the work was *queued*.
 #
-# ## 3. Mixed precision
+# ## 3. Mixed precision (core)
 #
 # Most of a network's arithmetic does not need 32-bit floats. In *mixed precision*, matrix
 # products and convolutions run in a 16-bit type while sensitive operations (reductions,
@@ -127,7 +151,14 @@ else:
 
 
 # %%
-def train_step(model, inputs, targets, loss_fn, optimizer, device):
+def train_step(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+) -> float:
     """One optimisation step in bfloat16 mixed precision; return the loss."""
     ### BEGIN SOLUTION
     inputs = inputs.to(device, non_blocking=True)
@@ -166,10 +197,12 @@ train_x, train_y = images[order[:4096]], labels[order[:4096]]
 valid_x, valid_y = images[order[4096:6144]], labels[order[4096:6144]]
 
 
-def one_epoch(amp=False, memory_format=torch.contiguous_format):
+def one_epoch(
+    amp: bool = False, memory_format: torch.memory_format = torch.contiguous_format
+) -> tuple[float, float]:
     """Train a fresh CNN for one epoch; return (seconds, validation accuracy)."""
     seed_everything(0)
-    model = DigitCNN().to(device, memory_format=memory_format)
+    model = DigitCNN().to(device).to(memory_format=memory_format)
     batches = TensorBatches(
         train_x, train_y, 128, shuffle=True, device=device, memory_format=memory_format
     )
@@ -194,7 +227,7 @@ for amp in (False, True):
     print(f"amp={amp!s:>5}: {seconds:.2f} s, validation accuracy {100 * accuracy:.1f}%")
 
 # %% [markdown]
-# ## 4. `channels_last`
+# ## 4. `channels_last` (optional)
 #
 # An image batch of shape `(N, C, H, W)` is normally stored with each channel's whole image
 # contiguous ("channels first"). Convolution kernels on CPUs (and GPU tensor cores) are faster
@@ -210,7 +243,7 @@ for amp in (False, True):
 
 
 # %%
-def to_channels_last(model, images):
+def to_channels_last(model: nn.Module, images: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
     """Return `model` and `images` in the channels_last memory format."""
     ### BEGIN SOLUTION
     return model.to(memory_format=torch.channels_last), images.contiguous(
@@ -235,7 +268,7 @@ for label, memory_format in [
     print(f"{label:>14}: {seconds:.2f} s, validation accuracy {100 * accuracy:.1f}%")
 
 # %% [markdown]
-# ## 5. `torch.compile`
+# ## 5. `torch.compile` (optional)
 #
 # [`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html) traces the
 # model's Python code into a graph and generates fused kernels for it (C++ on CPUs, Triton on
@@ -259,7 +292,11 @@ except Exception as error:  # no compiler, unsupported platform, ...
 else:
     timings = {}
     with torch.no_grad():
-        for label, function in [("eager", eager), ("compiled", compiled)]:
+        functions: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+            "eager": eager,
+            "compiled": compiled,
+        }
+        for label, function in functions.items():
             start = time.perf_counter()
             for _ in range(10):
                 function(batch)
@@ -275,7 +312,7 @@ else:
         print("here the compiled model is no faster: compiling does not pay")
 
 # %% [markdown]
-# ## 6. Several processes: DistributedDataParallel
+# ## 6. Several processes: DistributedDataParallel (core)
 #
 # One GPU is not always enough. *Data parallelism* is the simplest way to use several: every
 # process holds a full copy of the model and takes its own share of each batch; after the
@@ -403,7 +440,7 @@ for label, result in [("1 process", one), ("2 processes", two)]:
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 7. On a cluster: a SLURM batch script
+# ## 7. On a cluster: a SLURM batch script (optional)
 #
 # On an HPC cluster you do not run `torchrun` yourself on a login node: you describe the job to
 # the scheduler, SLURM, in a batch script and submit it with `sbatch`. The course's example,
