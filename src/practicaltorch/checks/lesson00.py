@@ -24,20 +24,10 @@ _PROBE = (0.5, -1.0)
 
 
 def least_squares_line(x: Tensor | None = None, y: Tensor | None = None) -> tuple[float, float]:
-    """Return the slope and intercept that minimise the mean squared error.
+    """Return the slope and intercept that minimise the mean squared error on ``x, y``.
 
     Solves the normal equations in float64: the exact answer gradient descent
-    should approach.
-
-    Parameters
-    ----------
-    x, y
-        The data; ``None`` uses :data:`POINTS`.
-
-    Returns
-    -------
-    tuple of float
-        ``(m, c)``.
+    should approach. ``None`` uses :data:`POINTS`.
 
     Examples
     --------

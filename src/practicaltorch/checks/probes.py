@@ -172,25 +172,11 @@ def check_train_epoch(
 ) -> str:
     """Run ``train_epoch(model, batches, loss_fn, optimizer, device)`` on a probe of ``net``.
 
-    The epoch's weights must equal those of one correct SGD step per batch, and the
-    function must return the mean batch loss as a number.
-
-    Parameters
-    ----------
-    train_epoch
-        The learner's function.
-    net
-        A tiny network for ``batches``; a copy is trained.
-    batches
-        The batches to train on, for example from :func:`probe_batches`.
-    loss_fn
-        The loss to train with; ``nn.CrossEntropyLoss()`` if not given.
-    one_forward_per_batch
-        Require exactly one forward pass per batch, not merely at least one.
-    with_scheduler
-        Pass a scheduler as a sixth argument; it must be stepped once per batch.
-    name
-        What the function is called in the exercise.
+    The epoch's weights must equal those of one correct SGD step per batch of
+    ``batches``, and it must return the mean batch loss as a number. ``loss_fn`` is
+    ``nn.CrossEntropyLoss()`` unless given; ``one_forward_per_batch`` requires exactly
+    one forward pass per batch; ``with_scheduler`` passes a scheduler as a sixth
+    argument, to be stepped once per batch; ``name`` is the function's name.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     want, losses = _reference_epoch(net, batches, loss_fn, clear=True)
