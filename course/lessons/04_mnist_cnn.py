@@ -502,8 +502,8 @@ def seconds_to_read(batches: Iterable[object], count: int) -> float:
 def seconds_per_step(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     layout: torch.memory_format,
-    steps: int = 30,
-    warm_up: int = 3,
+    steps: int = 10,
+    warm_up: int = 2,
 ) -> float:
     """Median seconds of one training step of a fresh DigitCNN, over `steps` steps."""
     seed_everything(0)
