@@ -28,6 +28,21 @@ def output(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
+def eval_predictions(net: nn.Module, inputs: Tensor) -> Tensor:
+    """Predict ``inputs`` in evaluation mode after one training-mode pass, which moves
+    batch norm's running statistics; ``net`` is left in training mode."""
+    net(inputs)
+    with torch.no_grad():
+        predicted = net.eval()(inputs)
+    net.train()
+    return predicted
+
+
+def said(capsys: pytest.CaptureFixture[str], text: str) -> bool:
+    """Whether the checks printed ``text`` since the last call."""
+    return text in capsys.readouterr().out
+
+
 def training_loop(
     *,
     zero: str = "first",

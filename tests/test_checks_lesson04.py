@@ -18,18 +18,11 @@ from practicaltorch.data import MNIST, TensorBatches
 from practicaltorch.data.mnist import MNIST_MEAN, MNIST_STD
 from practicaltorch.models import DigitCNN
 from practicaltorch.training import History, confusion_matrix
+from tests.checks_helpers import eval_predictions, said, stub
 
 NORMALISE = transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))
 AFFINE = transforms.RandomAffine(10, translate=(0.1, 0.1))
 CPU = torch.device("cpu")
-
-
-def stub(*args: Any) -> Any:
-    raise NotImplementedError()
-
-
-def said(capsys: pytest.CaptureFixture[str], text: str) -> bool:
-    return text in capsys.readouterr().out
 
 
 def good_train_epoch(
@@ -407,11 +400,8 @@ def predictions() -> dict[str, Any]:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
     x, y = torch.randn(60, 4), torch.randint(0, 3, (60,))
-    net(x)  # one training-mode pass moves the running statistics
     batches = TensorBatches(x, y, 20)
-    with torch.no_grad():
-        logits = net.eval()(x)
-    net.train()
+    logits = eval_predictions(net, x)
     return {"net": net, "batches": batches, "logits": logits, "y": y}
 
 

@@ -15,17 +15,10 @@ from practicaltorch.data import ellipse_tensors
 from practicaltorch.models import EllipseCNN, transfer_model
 from practicaltorch.models.coordconv import coordinate_channels
 from practicaltorch.training import History
+from tests.checks_helpers import eval_predictions, said, stub
 
 MEAN = torch.tensor(check.IMAGENET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(check.IMAGENET_STD).view(1, 3, 1, 1)
-
-
-def stub(*args: Any) -> Any:
-    raise NotImplementedError()
-
-
-def said(capsys: pytest.CaptureFixture[str], text: str) -> bool:
-    return text in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
@@ -221,10 +214,7 @@ def predictions() -> dict[str, Any]:
     torch.manual_seed(0)
     images, targets = ellipse_tensors(40, 32, seed=1)
     net = EllipseCNN(size=32, channels=(8, 16))
-    net(images)  # a training-mode pass moves batch norm's running statistics
-    with torch.no_grad():
-        predicted = net.eval()(images)
-    net.train()
+    predicted = eval_predictions(net, images)
     return {"net": net, "images": images, "targets": targets, "predicted": predicted}
 
 
@@ -265,3 +255,53 @@ def test_pixel_errors(predictions: dict[str, Any], capsys: pytest.CaptureFixture
 def test_mae() -> None:
     assert check.mae(0.57)
     assert not check.mae(1.4)
+
+
+def resnet_with(**layers: nn.Module) -> nn.Module:
+    """A fresh ResNet-18 (random weights, no download) with some layers replaced."""
+    torch.manual_seed(0)
+    net = resnet18(weights=None)
+    for name, layer in layers.items():
+        setattr(net, name, layer)
+    return net
+
+
+def test_resnet_head_accepts_correct_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    net = resnet18(weights=None)
+    net.fc = nn.Linear(net.fc.in_features, 4)  # the worked solution
+    assert check.resnet_head(net)
+    assert said(capsys, "512 features in, 4 out")
+    assert check.resnet_head(resnet_with(fc=nn.Linear(512, 4, bias=False)))
+    assert check.resnet_head(resnet_with(fc=nn.Sequential(nn.Dropout(0.2), nn.Linear(512, 4))))
+    assert check.resnet_head(resnet18(num_classes=4))
+    wide = resnet_with(fc=nn.Sequential(nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 4)))
+    assert check.resnet_head(wide)
+    assert wide.training, "the check must leave the model's mode alone"
+
+
+def test_resnet_head_rejects_mistakes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not check.resnet_head(None)
+    assert said(capsys, "`resnet` has no value yet")
+    assert not check.resnet_head(resnet_with())  # the stub, or a new layer never assigned
+    assert said(capsys, "still the original head, with 1000 outputs")
+    assert not check.resnet_head(resnet_with(fc=nn.Linear(1000, 4)))
+    assert said(capsys, "1000 inputs (the old head's out_features)")
+    assert not check.resnet_head(resnet_with(fc=nn.Linear(2048, 4)))
+    assert said(capsys, "takes 2048 inputs, but the layers before it give 512")
+    assert not check.resnet_head(resnet_with(fc=nn.Linear(512, 1)))
+    assert said(capsys, "gives 1 numbers per image, expected 4")
+    assert not check.resnet_head(resnet_with(fc=nn.Sequential(nn.Linear(256, 4))))
+    assert said(capsys, "must take resnet.fc.in_features")
+    assert not check.resnet_head(resnet_with(avgpool=nn.Linear(512, 4)))
+    assert said(capsys, "`resnet.avgpool` was changed (now Linear)")
+    assert not check.resnet_head(resnet_with(layer4=nn.Linear(512, 4)))
+    assert said(capsys, "`resnet.layer4` was changed")
+    assert not check.resnet_head(resnet_with(head=nn.Linear(512, 4)))
+    assert said(capsys, "`resnet.head` is a new layer that ResNet's forward never calls")
+    assert not check.resnet_head(resnet_with(fc=nn.Sequential(nn.Linear(512, 4), nn.Softmax(1))))
+    assert said(capsys, "leave out the softmax")
+    assert not check.resnet_head(resnet18)
+    assert said(capsys, "call it")
+    body = list(resnet18(weights=None).children())[:-1]
+    assert not check.resnet_head(nn.Sequential(*body, nn.Flatten(), nn.Linear(512, 4)))
+    assert said(capsys, "not a torchvision ResNet")

@@ -15,10 +15,7 @@ from practicaltorch.export import TorchScriptDeprecationWarning, export_torchscr
 from practicaltorch.models import MLP
 from practicaltorch.training import History
 from practicaltorch.training.checkpoints import save_checkpoint
-
-
-def stub(*args: Any) -> Any:
-    raise NotImplementedError()
+from tests.checks_helpers import stub
 
 
 @pytest.fixture
