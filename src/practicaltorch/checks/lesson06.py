@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks._core import Hint, call, check
+from practicaltorch.checks._core import Hint, call, check, model_output
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "config", "metadata")
 """What the lesson's checkpoint holds."""
@@ -121,13 +121,6 @@ def checkpoint(path: Any, *, model: Any = None, epochs: int | None = None) -> st
     )
 
 
-def _outputs(model: nn.Module, inputs: Tensor) -> Tensor:
-    """Evaluate ``model`` on ``inputs`` without gradients, returning CPU outputs."""
-    with torch.no_grad():
-        result: Tensor = model(inputs).cpu()
-    return result
-
-
 def _expect_safe_loading(load: Any, original: nn.Module) -> None:
     """Raise a hint if ``load`` opens a file that only ``weights_only=False`` can read."""
     with tempfile.TemporaryDirectory() as folder:
@@ -161,13 +154,8 @@ def restored(model: Any, original: nn.Module, inputs: Tensor, *, load: Any = Non
         )
     if any(p.device.type != "cpu" for p in model.parameters()):
         raise Hint("`restored` is not on the CPU, where the next cells use it: map_location='cpu'")
-    was_training = original.training
-    original.eval()
-    try:
-        want = _outputs(original, inputs.to(next(original.parameters()).device))
-    finally:
-        original.train(was_training)
-    got = call(_outputs, "restored", model, inputs.cpu())
+    want = model_output(original, "the trained model", inputs)
+    got = model_output(model, "restored", inputs)
     if got.shape != want.shape:
         raise Hint(
             f"`restored` gives outputs of shape {tuple(got.shape)}, expected {tuple(want.shape)}"
