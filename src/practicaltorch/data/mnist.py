@@ -299,17 +299,9 @@ def download_mnist(root: str | os.PathLike[str] | None = None) -> Path:
     checked against its md5 checksum, and only then replaces the old file: an
     intact file is never deleted, and a failed download leaves no partial file.
     Each network call times out after :func:`~practicaltorch.data.download.download_timeout`
-    seconds (60 unless ``$PRACTICALTORCH_DOWNLOAD_TIMEOUT`` says otherwise).
-
-    Parameters
-    ----------
-    root
-        The data directory; ``None`` for the practicaltorch default.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder holding the four verified raw files, ``root/MNIST/raw``.
+    seconds (60 unless ``$PRACTICALTORCH_DOWNLOAD_TIMEOUT`` says otherwise). ``root`` is
+    the data directory (``None`` for the practicaltorch default); the folder holding the
+    four verified raw files, ``root/MNIST/raw``, is returned.
 
     Raises
     ------
@@ -445,12 +437,9 @@ def load_mnist_tensors(
 
     Raises
     ------
-    DataNotFoundError
-        If the files are not there; the message says how to fetch them.
-    CorruptDataError
-        If a file is truncated or not an MNIST file.
-    DownloadError
-        If ``download`` is ``True`` and the download fails.
+    DataNotFoundError, CorruptDataError, DownloadError
+        As :class:`MNIST` does: the files are missing (the message says how to fetch
+        them), damaged, or could not be downloaded.
 
     Examples
     --------
