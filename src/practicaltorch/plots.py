@@ -88,10 +88,6 @@ def plot_confusion_matrix(
         One name per class, in index order.
     normalise
         Show each row as fractions of the true class instead of counts.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
     """
     values = matrix.cpu().numpy() if isinstance(matrix, Tensor) else np.asarray(matrix)
     if values.ndim != 2 or values.shape[0] != values.shape[1] or len(values) != len(class_names):
@@ -142,10 +138,6 @@ def plot_digits(
         True class indices; wrong predictions are titled in red.
     columns
         Images per row.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
     """
     images = images.detach().cpu().float()
     if images.ndim == 4:
@@ -177,10 +169,6 @@ def plot_ellipses(
         True targets in the same form, drawn dashed in white.
     columns
         Images per row.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
     """
     images = images.detach().cpu().float()
     if images.max() > 1.5:
