@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import os
 import shutil
 import sys
@@ -43,6 +42,7 @@ from practicaltorch.models import MLP, DigitCNN, EllipseCNN, load_model
 from practicaltorch.training import save_checkpoint
 from tests.native import build as native
 from tests.native import runs
+from tests.native.build import manifest_of
 
 HAVE_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(
@@ -103,10 +103,6 @@ def cpp_program(tmp_path_factory: pytest.TempPathFactory) -> native.Build:
     if reason:
         skip_unless_ci(f"C++ check skipped: {reason}")
     return native.build_cpp(tmp_path_factory.mktemp("native-cpp"))
-
-
-def manifest_of(folder: Path) -> dict[str, Any]:
-    return dict(json.loads((folder / "export.json").read_text()))
 
 
 def perturbed_copy(folder: Path, tmp_path: Path) -> Path:
@@ -427,15 +423,7 @@ def test_onnx_export_of_a_cnn(tmp_path: Path) -> None:
 
 
 def cpp_command(exe: Path, folder: Path) -> list[str]:
-    manifest = manifest_of(folder)
-    return [
-        str(exe),
-        str(folder / manifest["model"]),
-        str(folder / manifest["input"]["file"]),
-        str(folder / manifest["output"]["file"]),
-        str(manifest["tolerance"]),
-        *map(str, manifest["input"]["shape"]),
-    ]
+    return native.check_command(exe, folder, *manifest_of(folder)["input"]["shape"])
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])

@@ -32,7 +32,7 @@ from practicaltorch.export import (
 )
 from tests.conftest import REPO
 from tests.native import runs
-from tests.native.build import parse_errors, run_program
+from tests.native.build import check_command, manifest_of, parse_errors, run_program
 from tests.native.ftorch import build_cmake_project
 
 FORTRAN_TESTS = REPO / "tests" / "native" / "fortran"
@@ -70,24 +70,10 @@ def fortran_tests(ftorch: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return build_cmake_project(FORTRAN_TESTS, tmp_path_factory.mktemp("fortran-tests"), ftorch)
 
 
-def manifest_of(folder: Path) -> dict[str, object]:
-    return dict(json.loads((folder / "export.json").read_text()))
-
-
 def infer_command(exe: Path, folder: Path) -> list[str]:
-    manifest = json.loads((folder / "export.json").read_text())
+    manifest = manifest_of(folder)
     in_shape, out_shape = manifest["input"]["shape"], manifest["output"]["shape"]
-    return [
-        str(exe),
-        str(folder / manifest["model"]),
-        str(folder / manifest["input"]["file"]),
-        str(folder / manifest["output"]["file"]),
-        str(manifest["tolerance"]),
-        str(len(in_shape)),
-        *map(str, in_shape),
-        str(len(out_shape)),
-        *map(str, out_shape),
-    ]
+    return check_command(exe, folder, len(in_shape), *in_shape, len(out_shape), *out_shape)
 
 
 # --------------------------------------------------------------------------- layout facts
@@ -152,7 +138,7 @@ def test_fortran_reproduces_python(
     assert errors["max_rel_error_by_index"] <= 1e-5
     assert errors["max_rel_error_c_memory"] <= 1e-5
     shape = manifest_of(exports[name])["input"]
-    print(f"Fortran {name} {shape['shape']}: {errors}")  # type: ignore[index]
+    print(f"Fortran {name} {shape['shape']}: {errors}")
 
 
 def test_fortran_program_catches_a_mismatch(
@@ -223,7 +209,7 @@ def test_generated_program_for_a_cnn(
     ftorch: Path, exports: dict[str, Path], tmp_path: Path, name: str
 ) -> None:
     program = write_fortran_program(exports[name], tmp_path / name)
-    shape = manifest_of(exports[name])["input"]["shape"]  # type: ignore[index]
+    shape = manifest_of(exports[name])["input"]["shape"]
     output = check_generated(program.folder, ftorch, shape)
     assert parse_errors(output)["max_rel_error"] <= 1e-5
     assert "channel" in program.source.read_text()

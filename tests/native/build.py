@@ -9,11 +9,13 @@ session.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -99,6 +101,23 @@ def run_program(
     return subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
     )
+
+
+def manifest_of(folder: Path) -> dict[str, Any]:
+    """Read the ``export.json`` manifest of an export folder."""
+    return dict(json.loads((folder / "export.json").read_text()))
+
+
+def check_command(exe: Path, folder: Path, *shape: object) -> list[str]:
+    """Return the command line of a native check program for the export in ``folder``.
+
+    The arguments are the model, input and output files, the tolerance, then ``shape``.
+    """
+    manifest = manifest_of(folder)
+    files = [manifest["model"], manifest["input"]["file"], manifest["output"]["file"]]
+    return [str(exe), *(str(folder / f) for f in files), str(manifest["tolerance"])] + [
+        str(s) for s in shape
+    ]
 
 
 def parse_errors(output: str) -> dict[str, float]:

@@ -38,44 +38,33 @@ def _realistic_batch_norm(model: nn.Module) -> None:
                 module.running_var.uniform_(0.5, 2.0)
 
 
-def digit_cnn_run(out: Path) -> Path:
-    """A seeded DigitCNN saved as the MNIST recipe saves it: input (N, 1, 28, 28)."""
-    torch.manual_seed(0)
-    model = DigitCNN()
+def _saved_cnn(
+    out: Path, model: DigitCNN | EllipseCNN, recipe: str, metadata: dict[str, object]
+) -> Path:
+    """Save ``model`` (seeded, batch norm made realistic) into ``out`` as ``recipe`` saves it."""
     _realistic_batch_norm(model)
-    metadata = {
-        "classes": MNIST_CLASSES,
-        "input_shape": [1, 28, 28],
-        **mnist_scaling(MNIST_CLASSES, MNIST_MEAN, MNIST_STD),
-    }
     save_checkpoint(
         out / "model.pt",
         model=model.state_dict(),
-        architecture="DigitCNN",
+        architecture=type(model).__name__,
         config=model.config,
         metadata=metadata,
-        recipe="mnist",
+        recipe=recipe,
     )
     return out
+
+
+def digit_cnn_run(out: Path) -> Path:
+    """A seeded DigitCNN saved as the MNIST recipe saves it: input (N, 1, 28, 28)."""
+    torch.manual_seed(0)
+    scaling = mnist_scaling(MNIST_CLASSES, MNIST_MEAN, MNIST_STD)
+    metadata = {"classes": MNIST_CLASSES, "input_shape": [1, 28, 28], **scaling}
+    return _saved_cnn(out, DigitCNN(), "mnist", metadata)
 
 
 def ellipse_cnn_run(out: Path, size: int = 128) -> Path:
     """A seeded EllipseCNN saved as the ellipses recipe saves it: input (N, 3, size, size)."""
     torch.manual_seed(0)
-    model = EllipseCNN(size=size)
-    _realistic_batch_norm(model)
-    metadata = {
-        "size": size,
-        "targets": ELLIPSE_TARGETS,
-        "input_shape": [3, size, size],
-        **ellipse_scaling(size, ELLIPSE_TARGETS),
-    }
-    save_checkpoint(
-        out / "model.pt",
-        model=model.state_dict(),
-        architecture="EllipseCNN",
-        config=model.config,
-        metadata=metadata,
-        recipe="ellipses",
-    )
-    return out
+    scaling = ellipse_scaling(size, ELLIPSE_TARGETS)
+    metadata = {"size": size, "targets": ELLIPSE_TARGETS, "input_shape": [3, size, size]}
+    return _saved_cnn(out, EllipseCNN(size=size), "ellipses", {**metadata, **scaling})
