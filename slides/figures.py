@@ -138,11 +138,19 @@ def conv1d() -> Figure:
             (position + 1.5, 1.45), (position + 1.5, 1.05), arrowstyle="-|>", mutation_scale=15
         )
     )
-    ax.set_xlim(-4.5, 13.5)
-    ax.set_ylim(-0.3, 4.3)
+    title = "1-D convolution: 3 weights slide along 8 inputs to give 6 outputs (no padding)"
+    return _diagram(fig, ax, (-4.5, 13.5), (-0.3, 4.3), title)
+
+
+def _diagram(
+    fig: Figure, ax: Axes, xlim: tuple[float, float], ylim: tuple[float, float], title: str
+) -> Figure:
+    """Frame a drawn diagram: its limits, equal scales, no axes, and a title."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title("1-D convolution: 3 weights slide along 8 inputs to give 6 outputs (no padding)")
+    ax.set_title(title)
     return fig
 
 
@@ -189,12 +197,8 @@ def conv2d() -> Figure:
     ax.text(14.0, 4.4, "feature map (3x3)", ha="center", fontsize=12)
     ax.text(6.0, 2.5, "*", ha="center", va="center", fontsize=24)
     ax.text(11.2, 2.5, "=", ha="center", va="center", fontsize=24)
-    ax.set_xlim(-0.5, 16)
-    ax.set_ylim(-0.5, 6)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    ax.set_title("2-D convolution: this kernel responds to a vertical edge (dark to light)")
-    return fig
+    title = "2-D convolution: this kernel responds to a vertical edge (dark to light)"
+    return _diagram(fig, ax, (-0.5, 16), (-0.5, 6), title)
 
 
 def translation() -> Figure:
