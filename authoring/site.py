@@ -269,17 +269,9 @@ def render_deck(
 
 
 def execute_notebook(path: Path) -> NotebookNode:
-    """Run a notebook in a fresh ``python3`` kernel, in its own folder.
+    """Run the notebook at ``path`` in a fresh ``python3`` kernel, in its own folder.
 
-    Parameters
-    ----------
-    path
-        The notebook.
-
-    Returns
-    -------
-    nbformat.NotebookNode
-        The notebook with its outputs.
+    Returns the notebook with its outputs.
 
     Raises
     ------

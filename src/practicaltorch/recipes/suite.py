@@ -156,18 +156,7 @@ class Suite:
 
 
 def advice_for(error: Exception) -> str:
-    """Say what to do about an error that stopped a recipe.
-
-    Parameters
-    ----------
-    error
-        The exception.
-
-    Returns
-    -------
-    str
-        One actionable sentence.
-    """
+    """Return one actionable sentence about an ``error`` that stopped a recipe."""
     from practicaltorch.data.errors import CorruptDataError, DataNotFoundError, DownloadError
 
     if isinstance(error, (DataNotFoundError, DownloadError, CorruptDataError)):
