@@ -4,9 +4,10 @@ Each solution is run ``--repeat`` times (alternating notebooks between rounds so
 burst of load on a shared machine does not hit one notebook only) and the median
 is reported, with the CPU seconds the kernel used (user + system, read from
 the finished kernel process): on a shared machine the wall time includes
-waiting for a core, the CPU time does not. The original course's notebooks, on a machine like CI's, took about
-55 s (penguin classification), 10 s (penguin regression) and 1240 s (MNIST: five
-epochs of about 250 s); those figures are printed beside ours for comparison.
+waiting for a core, the CPU time does not. The original course's notebooks, on
+a machine like CI's, took about 55 s (penguin classification), 10 s (penguin
+regression) and 1240 s (MNIST: five epochs of about 250 s); those figures are
+printed beside ours for comparison.
 
     PRACTICALTORCH_DATA=../shared/data python benchmarks/bench_notebooks.py --repeat 3
 """
