@@ -22,6 +22,7 @@ from practicaltorch.checks.probes import (
     looks_like_probabilities,
     probe_batches,
     probe_loader,
+    probe_outputs,
     superposition_output,
 )
 from practicaltorch.data.penguins import COLUMNS, SPECIES
@@ -426,9 +427,7 @@ def validate_function(validate: Any) -> str:
         raise Hint("`validate` changed the weights: it must not call optimizer.step()")
     if not isinstance(result, tuple) or len(result) != 2:
         raise Hint(f"`validate` should return (mean loss, accuracy), got {result!r}")
-    inputs, targets = torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
-    with torch.no_grad():
-        logits = probe.net(inputs)
+    logits, targets = probe_outputs(probe, batches)
     want_loss = float(nn.functional.cross_entropy(logits, targets))
     want_accuracy = float((logits.argmax(dim=1) == targets).float().mean())
     loss, accuracy_ = (number(v, "validate's results") for v in result)
