@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -192,12 +193,14 @@ check.time_split(x_train, u_train, x_valid, u_valid, truth, train_until, gap)
 
 
 # %%
-def rmse(a, b):
+def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
     """Root-mean-square difference."""
     return (a - b).pow(2).mean().sqrt().item()
 
 
-def nearest_neighbour_rmse(x_fit, u_fit, x_score, u_score):
+def nearest_neighbour_rmse(
+    x_fit: torch.Tensor, u_fit: torch.Tensor, x_score: torch.Tensor, u_score: torch.Tensor
+) -> float:
     """RMSE of predicting each scored state's U by that of the nearest fitted state."""
     nearest = torch.cdist(x_score.float(), x_fit.float()).argmin(dim=1)
     return rmse(u_fit[nearest], u_score)
@@ -315,12 +318,20 @@ check.scaling(x_mean, x_std, u_mean, u_std, x_train, u_train)
 
 
 # %%
-def standardised(x, u):
+def standardised(x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs in the network's units, as float32."""
     return ((x - x_mean) / x_std).float(), ((u - u_mean) / u_std).float()
 
 
-def train_network(net, x_fit, u_fit, x_check, u_check, epochs=10, lr=3e-3):
+def train_network(
+    net: nn.Module,
+    x_fit: torch.Tensor,
+    u_fit: torch.Tensor,
+    x_check: torch.Tensor,
+    u_check: torch.Tensor,
+    epochs: int = 10,
+    lr: float = 3e-3,
+) -> nn.Module:
     """Train `net` on standardised pairs with AdamW and a one-cycle schedule; return it."""
     batches = TensorBatches(*standardised(x_fit, u_fit), batch_size=256, shuffle=True, seed=0)
     checks = TensorBatches(*standardised(x_check, u_check), batch_size=4096)
@@ -369,7 +380,11 @@ check.offline(net_param, poly, x_valid, u_valid)
 # and run for 2 MTU, storing the state at the truth's sampling times.
 
 # %%
-candidates = {"none": no_parameterisation, "polynomial": poly, "network": net_param}
+candidates: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "none": no_parameterisation,
+    "polynomial": poly,
+    "network": net_param,
+}
 forecasts = {
     name: run_one_scale(test.x[0], p, 2.0, output_dt=test.sample_dt)
     for name, p in candidates.items()
@@ -386,7 +401,7 @@ print(f"forecasts: {tuple(forecasts['network'].x.shape)} (lead times, members, K
 
 # %%
 ### BEGIN SOLUTION
-def forecast_rmse(forecast, reference):
+def forecast_rmse(forecast: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """RMSE over members and grid points at each lead time."""
     return (forecast - reference).pow(2).mean(dim=(1, 2)).sqrt()
 
@@ -432,7 +447,7 @@ edges = torch.linspace(-15, 25, 41, dtype=torch.float64)
 
 
 ### BEGIN SOLUTION
-def hellinger(a, b, edges):
+def hellinger(a: torch.Tensor, b: torch.Tensor, edges: torch.Tensor) -> float:
     """Hellinger distance between the histograms of `a` and `b`."""
     p = torch.histogram(a.flatten().double(), edges).hist
     q = torch.histogram(b.flatten().double(), edges).hist
@@ -454,10 +469,10 @@ climate_distance = {name: hellinger(x, test.x, edges) for name, x in climates.it
 climate_floor = hellinger(truth.x, test.x, edges)
 print(f"two truths differ by H = {climate_floor:.3f}: differences below that are sampling noise")
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
-ax.hist(test.x.flatten(), bins=edges, density=True, color="lightgrey", label="truth")
+ax.hist(test.x.flatten(), bins=edges.tolist(), density=True, color="lightgrey", label="truth")
 for name, x in climates.items():
     label = f"{name} (H = {climate_distance[name]:.3f})"
-    ax.hist(x.flatten(), bins=edges, density=True, histtype="step", lw=1.5, label=label)
+    ax.hist(x.flatten(), bins=edges.tolist(), density=True, histtype="step", lw=1.5, label=label)
 ax.set(xlabel="X", ylabel="density", title="Climate: the distribution of X")
 ax.legend(fontsize="small")
 plt.show()
@@ -486,7 +501,7 @@ plt.show()
 class TwoInputNet(nn.Module):
     """A local network on two channels: X and the previous step's U (both standardised)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.layers = nn.Sequential(
             nn.Conv1d(2, 32, 5, padding=2, padding_mode="circular"),
@@ -497,12 +512,12 @@ class TwoInputNet(nn.Module):
             nn.Flatten(),
         )
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Map (N, 2, K) inputs to (N, K) coupling terms."""
         return self.layers(z)
 
 
-def memory_pairs(start, stop):
+def memory_pairs(start: float, stop: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Return inputs (X(t), U(t - dt)) and targets U(t), standardised, for start <= t < stop."""
     rows = torch.nonzero((truth.times >= start) & (truth.times < stop)).flatten()
     rows = rows[rows > 0]
@@ -514,10 +529,11 @@ def memory_pairs(start, stop):
 class WithMemory:
     """Online use of TwoInputNet: its previous output becomes its next input."""
 
-    def __init__(self, net, first):
-        self.net, self.first, self.last = net, first, None
+    def __init__(self, net: nn.Module, first: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.net, self.first = net, first
+        self.last: torch.Tensor | None = None
 
-    def __call__(self, x):
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Return U for states x, feeding the last output back as an input."""
         previous = self.first(x) if self.last is None else self.last
         z = torch.stack([(x - x_mean) / x_std, (previous - u_mean) / u_std], dim=1)
@@ -606,7 +622,11 @@ try:
 except Lorenz96Error as error:
     print(f"dense network at K=16: {error}")
 fine_rmse = {}
-for name, p in [("polynomial", poly), ("local network", net_param)]:
+on_fine_grid: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "polynomial": poly,
+    "local network": net_param,
+}
+for name, p in on_fine_grid.items():
     run = run_one_scale(fine.x[0], p, 1.0, output_dt=fine.sample_dt)
     fine_rmse[name] = forecast_rmse(run.x, fine.x)[-1].item()
     print(f"K=16, {name}: forecast RMSE at 1 MTU {fine_rmse[name]:.2f}")
