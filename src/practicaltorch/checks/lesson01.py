@@ -17,6 +17,7 @@ from practicaltorch.checks.probes import (
     expect_evaluation,
     expect_not_affine,
     probe_loader,
+    probe_outputs,
     superposition_output,
 )
 from practicaltorch.data.cancer import BreastCancer
@@ -148,7 +149,7 @@ def evaluate(function: Any) -> str:
     loss = number(loss, "the loss evaluate returns")
     if not isinstance(logits, Tensor) or not isinstance(targets, Tensor):
         raise Hint("`evaluate` should return the logits and targets as tensors (torch.cat)")
-    all_targets = torch.cat([y for _, y in batches])
+    want_logits, all_targets = probe_outputs(probe, batches)
     if tuple(logits.shape) != tuple(all_targets.shape) or tuple(targets.shape) != tuple(
         all_targets.shape
     ):
@@ -157,8 +158,6 @@ def evaluate(function: Any) -> str:
             f"{tuple(targets.shape)}, expected {tuple(all_targets.shape)} each: join the "
             "batches with torch.cat(list_of_batches)"
         )
-    with torch.no_grad():
-        want_logits = net(torch.cat([x for x, _ in batches]))
     if not torch.allclose(logits.cpu(), want_logits, atol=1e-5) or not torch.equal(
         targets.cpu(), all_targets
     ):
