@@ -333,3 +333,93 @@ def pixel_errors(
 def mae(value: Any, bar: float = MAE_BAR_PX) -> CheckResult:
     """Check the mean absolute error in pixels is below the lesson's bar."""
     return check_metric(value, bar, name="mean absolute error", higher_is_better=False, unit="px")
+
+
+_RESNET_BODY: dict[str, type[nn.Module]] = {
+    "conv1": nn.Conv2d,
+    "bn1": nn.BatchNorm2d,
+    "relu": nn.ReLU,
+    "maxpool": nn.MaxPool2d,
+    "layer1": nn.Sequential,
+    "layer2": nn.Sequential,
+    "layer3": nn.Sequential,
+    "layer4": nn.Sequential,
+    "avgpool": nn.AdaptiveAvgPool2d,
+}
+"""The layers of a torchvision ResNet before its head, ``fc``, and their types."""
+
+
+def _intact_body(net: nn.Module) -> None:
+    """Raise a :class:`Hint` if a layer other than ``fc`` was replaced, removed or added."""
+    children = dict(net.named_children())
+    for name, kind in _RESNET_BODY.items():
+        if not isinstance(children.get(name), kind):
+            now = type(children[name]).__name__ if name in children else "gone"
+            raise Hint(
+                f"`resnet.{name}` was changed (now {now}): only the head should be replaced, "
+                "and ResNet's head is called fc: resnet.fc = ..."
+            )
+    extra = [name for name in children if name not in (*_RESNET_BODY, "fc")]
+    if extra:
+        raise Hint(
+            f"`resnet.{extra[0]}` is a new layer that ResNet's forward never calls: the head "
+            "it calls is `resnet.fc`, so assign the new layer there"
+        )
+
+
+def _new_head(net: nn.Module, outputs: int) -> str:
+    """Rules for the new ``fc`` of an otherwise intact ResNet, and for what it outputs."""
+    features = int(getattr(net, "inplanes", 512))  # channels the pooled body hands to fc
+    head = net.fc
+    if isinstance(head, nn.Linear) and head.out_features == 1000:
+        raise Hint(
+            "`resnet.fc` is still the original head, with 1000 outputs for the ImageNet "
+            "classes: assign the new layer to it, resnet.fc = "
+            f"nn.Linear(resnet.fc.in_features, {outputs})"
+        )
+    if isinstance(head, nn.Linear) and head.in_features != features:
+        mixed_up = " (the old head's out_features)" if head.in_features == 1000 else ""
+        raise Hint(
+            f"the new head takes {head.in_features} inputs{mixed_up}, but the layers before "
+            f"it give {features}: use resnet.fc.in_features, read before replacing the head"
+        )
+    if isinstance(head, nn.Linear) and head.out_features != outputs:
+        raise Hint(
+            f"the new head gives {head.out_features} numbers per image, expected {outputs}: "
+            "one for each number to predict (row, column and two radii)"
+        )
+    try:
+        output = eval_outputs(net, "resnet", torch.zeros(2, 3, 64, 64))
+    except Hint as hint:
+        raise Hint(f"{hint}. The new head must take resnet.fc.in_features inputs") from None
+    if tuple(output.shape) != (2, outputs):
+        raise Hint(f"`resnet` maps 2 images to {tuple(output.shape)}, expected (2, {outputs})")
+    sums = output.sum(dim=1)
+    if bool((output >= 0).all()) and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+        raise Hint(
+            "the outputs of each image sum to 1: leave out the softmax. This is a regression: "
+            "the four numbers are positions and sizes, not probabilities"
+        )
+    return (
+        f"`resnet.fc` is a new head, {features} features in, {outputs} out; the rest is as it was"
+    )
+
+
+@check("resnet")
+def resnet_head(net: Any, *, outputs: int = 4) -> str:
+    """Check a torchvision ResNet whose head, ``fc``, was replaced by a new layer.
+
+    Only ``fc`` may change: the new head sits where ResNet's ``forward`` calls
+    it, takes the pooled features of the last stage and gives ``outputs`` numbers.
+    """
+    from torchvision.models import ResNet
+
+    if callable(net) and not isinstance(net, nn.Module):
+        raise Hint("`resnet` is a function, not a network: call it, resnet18(weights=None)")
+    if not isinstance(net, ResNet):
+        raise Hint(
+            f"`resnet` is a {type(net).__name__}, not a torchvision ResNet: keep the network "
+            "that resnet18(weights=None) built and replace only its head, resnet.fc = ..."
+        )
+    _intact_body(net)
+    return _new_head(net, outputs)
