@@ -166,30 +166,25 @@ def write_example(out_dir: Path, x: Tensor, y: Tensor) -> tuple[Path, Path]:
     return paths
 
 
-def write_manifest(
-    out_dir: Path,
-    fmt: str,
-    model_path: Path,
-    method: str,
-    shapes: tuple[Tensor, Tensor],
-    tolerance: float,
-    extra: dict[str, Any],
-) -> Path:
-    """Write ``export.json``: files, shapes, byte layout, tolerance and versions.
+def write_manifest(result: ExportResult, tolerance: float, extra: dict[str, Any]) -> None:
+    """Write ``result``'s ``export.json``: files, shapes, byte layout, tolerance and versions.
 
     ``extra`` is merged in; its ``"input"`` and ``"output"`` entries (names and
     units of the values) extend the generated ones.
     """
     from practicaltorch import __version__
 
-    x, y = shapes
     extra = dict(extra)
     manifest: dict[str, Any] = {
-        "format": fmt,
-        "model": model_path.name,
-        "method": method,
-        "input": {"file": INPUT_FILE, "shape": list(x.shape), **extra.pop("input", {})},
-        "output": {"file": OUTPUT_FILE, "shape": list(y.shape), **extra.pop("output", {})},
+        "format": result.format,
+        "model": result.model_path.name,
+        "method": result.method,
+        "input": {"file": INPUT_FILE, "shape": list(result.input_shape), **extra.pop("input", {})},
+        "output": {
+            "file": OUTPUT_FILE,
+            "shape": list(result.output_shape),
+            **extra.pop("output", {}),
+        },
         "dtype": "float32",
         "byte_order": "little",
         "memory_order": "row-major (C order): the last index varies fastest",
@@ -202,6 +197,23 @@ def write_manifest(
         },
         **extra,
     }
-    path = out_dir / MANIFEST
-    write_json_atomic(path, manifest)
-    return path
+    write_json_atomic(result.manifest_path, manifest)
+
+
+def finish(
+    out_dir: Path,
+    fmt: str,
+    method: str,
+    example: tuple[Tensor, Tensor],
+    tolerance: float,
+    extra: dict[str, Any],
+    notes: list[str],
+) -> ExportResult:
+    """Write the example and ``export.json`` beside a checked model file; describe the export."""
+    x, y = example
+    input_path, output_path = write_example(out_dir, x, y)
+    model_path, manifest_path = out_dir / MODEL_FILES[fmt], out_dir / MANIFEST
+    files = (model_path, input_path, output_path, manifest_path)
+    result = ExportResult(fmt, out_dir, *files, tuple(x.shape), tuple(y.shape), method, notes)
+    write_manifest(result, tolerance, extra)
+    return result

@@ -16,11 +16,10 @@ from practicaltorch.export.common import (
     MODEL_FILES,
     ExportError,
     ExportResult,
+    finish,
     first_line,
     max_relative_error,
     prepare,
-    write_example,
-    write_manifest,
 )
 
 __all__ = ["ONNX_EXTRA_HINT", "export_onnx", "require_onnx"]
@@ -127,22 +126,9 @@ def export_onnx(
             f"ONNX Runtime differs from PyTorch by a max relative error of {mismatch:.2e} > "
             f"{tolerance:g} on {model_path}"
         )
-    input_path, output_path = write_example(out, x, y)
     facts = {"dynamic_batch": bool(dynamic), **(metadata or {})}
-    manifest = write_manifest(out, "onnx", model_path, "dynamo", (x, y), tolerance, facts)
     notes = [] if dynamic or not dynamic_batch else ["batch of 1: exported with a fixed batch"]
-    return ExportResult(
-        "onnx",
-        out,
-        model_path,
-        input_path,
-        output_path,
-        manifest,
-        tuple(x.shape),
-        tuple(y.shape),
-        "dynamo",
-        notes,
-    )
+    return finish(out, "onnx", "dynamo", (x, y), tolerance, facts, notes)
 
 
 def _save(program: Any, model_path: Path, weight_bytes: int) -> None:

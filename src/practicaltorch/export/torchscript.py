@@ -24,11 +24,10 @@ from practicaltorch.export.common import (
     MODEL_FILES,
     ExportError,
     ExportResult,
+    finish,
     first_line,
     max_relative_error,
     prepare,
-    write_example,
-    write_manifest,
 )
 from practicaltorch.runs import atomic_file
 
@@ -172,20 +171,8 @@ def export_torchscript(
             )
         with atomic_file(model_path) as handle:
             torch.jit.save(compiled, handle)
-    input_path, output_path = write_example(out, x, y)
     facts = {"frozen": freeze, **(metadata or {})}
-    manifest = write_manifest(out, "torchscript", model_path, method, (x, y), tolerance, facts)
+    result = finish(out, "torchscript", method, (x, y), tolerance, facts, [TORCHSCRIPT_NOTE])
     if log is not None:
         log(f"note: {TORCHSCRIPT_NOTE}")
-    return ExportResult(
-        "torchscript",
-        out,
-        model_path,
-        input_path,
-        output_path,
-        manifest,
-        tuple(x.shape),
-        tuple(y.shape),
-        method,
-        [TORCHSCRIPT_NOTE],
-    )
+    return result
