@@ -435,6 +435,56 @@ check.losses(losses, epochs, optimizer, len(small_train_loader))
 check.quick_accuracy(quick_accuracy, my_model, small_test_loader)
 
 # %% [markdown]
+# ### Does augmentation help? A fair comparison
+#
+# Section 3 built `augment`, but nothing has trained with it yet. Augmentation matters most
+# when training data are scarce, so the next cell trains twice on only 500 training digits, for
+# 8 epochs, with the same seed and the same settings: once on the plain images (`transform`),
+# once through `augment`, which moves and turns every digit anew each time it is read. It uses
+# your `train_epoch` and `accuracy`, and the library's `DigitCNN`, a network much like your
+# `DigitNet` that is quicker on a CPU (section 8 uses it too).
+#
+# Two test sets measure the result: the 2,000 test digits of `small_test_loader`, and one
+# fixed copy of them in which each digit was moved and turned at random once, by `augment`,
+# with a fixed seed. The ordinary test digits remain the measure of accuracy; the moved copy
+# asks a second question: how well does the network cope with digits that are not centred and
+# upright?
+
+# %%
+aug_digits, aug_epochs = 500, 8
+seed_everything(1)
+moved_set = MNIST(train=False, transform=augment)
+moved_x = torch.stack([moved_set[i][0] for i in range(2000)])
+moved_y = torch.tensor([moved_set[i][1] for i in range(2000)])
+moved_test = TensorBatches(moved_x, moved_y, batch_size=500)
+
+for name, digits in [("plain", train_set), ("augmented", MNIST(train=True, transform=augment))]:
+    seed_everything(0)
+    net = DigitCNN(channels=(8, 16, 32), first_stride=2).to(device)
+    net_optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loader = DataLoader(Subset(digits, range(aug_digits)), batch_size=64, shuffle=True)
+    for _ in range(aug_epochs):
+        train_epoch(net, loader, nn.CrossEntropyLoss(), net_optimizer, device)
+    on_test = accuracy(net, small_test_loader, device)
+    on_moved = accuracy(net, moved_test, device)
+    print(f"{name:>9} training: test digits {on_test:.1%}, moved test digits {on_moved:.1%}")
+
+# %% [markdown]
+# Read the two columns separately. On the ordinary test digits, augmentation does *not* help
+# at this budget: over several seeds the two runs land within a point or two of each other
+# (about 86% each), which is the spread from one seed to the next. On the moved digits it
+# helps clearly: about 79% against 71%. A network trained on centred digits has learnt where
+# the strokes usually are; the augmented one has seen them elsewhere.
+#
+# Why not more on ordinary digits? Every epoch shows the augmented network new, harder
+# versions of its 500 digits, so it needs more epochs to learn them. Set `aug_epochs = 24` and
+# run the cell again (three times as long): in our runs the augmented network then reaches
+# about 94% on the test digits against 89% without, and about 90% against 74% on the moved
+# ones. With all 60,000 digits there is less to gain, because the data already hold many
+# ways of writing each digit, although the recipe's best-quality setting still adds random
+# shifts. Augmentation is a remedy for too little data, and it is paid for in training time.
+
+# %% [markdown]
 # ## 7. The fast path: tensors in memory, `channels_last` (core)
 #
 # Each step above read 64 images one at a time: for every image the dataset decoded a PIL
