@@ -177,10 +177,10 @@ print(f"the new head: {resnet.fc}")
 # classification network: `transfer_model(arch, num_outputs, pretrained=True)` builds the
 # network, loads the ImageNet weights into its backbone, finds the last `Linear` layer, whatever
 # the network calls it, and puts a fresh head in its place, which it then calls `.head`. It also
-# offers `freeze_backbone()`, used below. The weights are
-# downloaded once (about 45 MB for ResNet-18) into the torch hub cache. Without internet access
-# the download fails with `DownloadError` (or `DataNotFoundError` if you passed
-# `download=False`). The fix is to fetch them beforehand, while online, in a terminal:
+# offers `freeze_backbone()`, used below. The weights are downloaded once (about 45 MB for
+# ResNet-18) into the torch hub cache. Without internet access the download fails with
+# `DownloadError` (or `DataNotFoundError` if you passed `download=False`). The fix is to fetch
+# them beforehand, while online, in a terminal:
 #
 # ```bash
 # practicaltorch fetch --weights resnet18
@@ -542,8 +542,8 @@ plt.show()
 # ## 5. A fair test of transfer learning, offline (core)
 #
 # Without the ImageNet weights, section 2 could not show transfer learning at work: a frozen
-# random backbone has nothing to pass on. But you now own a pretrained network. `model` learnt
-# from tens of thousands of ellipses to find an ellipse's centre and edges. Here is a new,
+# random backbone has nothing to pass on. But you now own a pretrained network: `model` learnt
+# from about twenty thousand ellipses to find an ellipse's centre and edges. Here is a new,
 # related task with few labels, the situation transfer learning is made for: predict each
 # ellipse's *bounding box* (top, left, bottom and right edge, as fractions of the image size,
 # the way object detectors report objects) from only 256 labelled images.
