@@ -7,7 +7,7 @@ Quarto::
     python slides/figures.py slides/figures
     quarto render slides/teaching.qmd
 
-``practicaltorch site build`` calls :func:`draw_all` itself.
+``python -m authoring site build`` calls :func:`draw_all` itself.
 """
 
 from __future__ import annotations

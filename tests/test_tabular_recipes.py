@@ -34,6 +34,9 @@ def test_penguin_mass_matches_least_squares_baseline(tmp_path: Path) -> None:
     for name in ("mae", "baseline_mae", "mean_mae", "mae_ratio"):
         assert saved["metrics"][name] == pytest.approx(figures[name])
     assert saved["bar_description"] == "mean validation MAE of seeds 0-4 <= 1.02 x least squares"
+    # People see both figures in grams beside the ratio, on screen and in metrics.json.
+    grams = f"network {figures['mean_mae']:.1f} g (mean of seeds 0-4), least squares"
+    assert grams in report.summary() and grams in saved["detail"]
 
 
 def test_penguin_mass_bar_rule() -> None:

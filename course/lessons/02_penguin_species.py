@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.lines import Line2D
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -93,7 +94,7 @@ axes = pd.plotting.scatter_matrix(
     diagonal="hist",
     hist_kwds={"color": "grey"},
 )
-handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in colours.items()]
+handles = [Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in colours.items()]
 axes[0, -1].legend(handles=handles, loc="upper right")
 plt.show()
 

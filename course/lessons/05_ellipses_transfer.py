@@ -26,7 +26,7 @@
 # - train a regression CNN on fresh images every epoch with a loss measured in pixels;
 # - report the error in pixels and draw the predictions over the images.
 #
-# **Time:** about 90 minutes, all of it core.
+# **Time:** about 90 minutes for the core sections; about 105 minutes with the optional one.
 #
 # **You should know:** lesson 04 (images as tensors, CNNs, `TensorBatches`, `fit`) and lesson 03
 # (regression losses and errors in physical units).
@@ -539,7 +539,7 @@ plt.show()
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 5. A fair test of transfer learning, offline (core)
+# ## 5. A fair test of transfer learning, offline (optional)
 #
 # Without the ImageNet weights, section 2 could not show transfer learning at work: a frozen
 # random backbone has nothing to pass on. But you now own a pretrained network: `model` learnt

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_breast_cancer
-from sklearn.model_selection import train_test_split
 
 from practicaltorch.data.tabular import TabularDataset, Transform
 
@@ -63,6 +61,9 @@ class BreastCancer(TabularDataset):
         super().__init__(transform, target_transform)
         if not 0.0 < valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
+        from sklearn.datasets import load_breast_cancer  # imported here: sklearn is slow to load
+        from sklearn.model_selection import train_test_split
+
         bunch = load_breast_cancer()
         x = np.asarray(bunch.data, dtype=np.float32)
         y = 1.0 - np.asarray(bunch.target, dtype=np.float32)  # scikit-learn's 0 is malignant

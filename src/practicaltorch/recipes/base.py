@@ -192,6 +192,8 @@ class Report:
         Per-epoch records.
     config
         The settings used.
+    detail
+        Figures behind the bar that people should see beside it, if any.
     """
 
     name: str
@@ -204,6 +206,7 @@ class Report:
     files: list[str] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
 
     @classmethod
     def from_history(
@@ -254,7 +257,7 @@ class Report:
         return (
             f"{verdict}  {self.name:<17} {self.bar.label}: {self.bar.format(self.value)}"
             f"  (bar: {self.bar.describe()})  {self.epochs} epochs in {self.seconds:.1f} s"
-            f" on {self.device}"
+            f" on {self.device}" + (f"\n      {self.detail}" if self.detail else "")
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -264,6 +267,7 @@ class Report:
             "metrics": self.metrics,
             "bar": asdict(self.bar),
             "bar_description": self.bar.describe(),
+            "detail": self.detail,
             "value": self.value,
             "passed": self.passed,
             "seconds": self.seconds,

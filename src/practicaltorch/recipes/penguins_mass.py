@@ -183,6 +183,10 @@ def run(
             maes[seed] = other["valid_mae"]
             report.seconds += other["seconds"]  # the time of every network trained
     report.metrics.update(bar_metrics(maes, least_squares_mae(train_set, valid_set)))
+    report.detail = (
+        f"validation MAE: network {report.metrics['mean_mae']:.1f} g (mean of seeds 0-4), "
+        f"least squares {report.metrics['baseline_mae']:.1f} g"
+    )
     if out_dir is not None:
         save_mlp(
             report, out_dir, model, {**train_set.metadata(), **penguin_scaling(train_set)}, history
