@@ -370,7 +370,9 @@ for name, parameter in my_model.named_parameters():
 # `my_model` for `epochs` epochs with `loss_fn = nn.CrossEntropyLoss()` and `optimizer`, a
 # `torch.optim.Adam` (learning rate `1e-3`) created once before the loop, appending each
 # epoch's mean loss (a float) to the list `losses`, and compute `quick_accuracy`, a float
-# between 0 and 1, on `small_test_loader`.
+# between 0 and 1, on `small_test_loader`. A common mistake here is adding up `loss` itself
+# rather than `loss.item()`: the total is then a tensor that keeps every batch's graph alive, so
+# memory grows with each step although the numbers come out right. Use `.item()`.
 
 # %%
 small_train_loader = DataLoader(Subset(train_set, range(8000)), batch_size=64, shuffle=True)
@@ -624,7 +626,9 @@ for setup, seconds in step_times.items():
 #
 # **Task.** Create `model` (on the device, `channels_last`, `first_stride=2`), `optimizer` and
 # `scheduler`, and train on `train_batches` with `fit`, passing `metrics=multiclass_metrics(10)`,
-# to get `history`.
+# to get `history`. A common mistake here, which the check below cannot see, is to swap the two
+# batch arguments: `fit` would then train on the test images and report a test accuracy that
+# means nothing. The training batches come first, the batches it only evaluates second.
 
 # %%
 test_batches = TensorBatches(

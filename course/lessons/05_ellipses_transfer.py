@@ -191,7 +191,9 @@ print(f"the new head: {resnet.fc}")
 #
 # **Task.** Build `transfer_net`, a ResNet-18 with 4 outputs, pretrained if possible. Catch the
 # two errors, print what happened and how to fix it, and fall back to random weights. Record
-# which one you got in `pretrained` (`True` or `False`).
+# which one you got in `pretrained` (`True` or `False`). A common mistake here, which no check
+# can see, is to set `pretrained = True` before the download has succeeded, so that a failed
+# download leaves it `True` beside random weights: set it only after the line that can fail.
 
 # %%
 ### BEGIN SOLUTION
