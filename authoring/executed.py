@@ -1,26 +1,59 @@
-"""The site build's own cache of executed solution notebooks.
+"""Executed solution notebooks, run once and kept in the site build's own cache.
 
-Running every worked solution takes minutes, so the site build keeps each one it
-executed in a cache folder it owns (``build/site-cache/executed`` by default).
-Each copy is stamped with a key made of the SHA-256 of the notebook it was run
-from and of the library's source files, so a copy is reused only while neither
-has changed. Nothing else writes to this folder: the tests do not.
+Running every worked solution takes minutes. :func:`executed_copy` runs a notebook in a
+fresh kernel and keeps the executed copy in a cache folder that belongs to the site
+build (``build/site-cache/executed`` by default). Each copy is stamped with a key: the
+SHA-256 of the notebook, of the library's source files and of the Python, torch and
+torchvision versions, so a copy is reused only while none of them has changed.
+
+The site build asks for every solution with ``reuse=True``. The notebook tests ask with
+``reuse=False``: they always execute, and the copies they store are the ones the site
+test that follows them finds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import os
+import platform
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["CACHE_DIR", "cache_key", "load_executed", "save_executed"]
+__all__ = [
+    "CACHE_DIR",
+    "CELL_TIMEOUT",
+    "ExecutionError",
+    "cache_key",
+    "execute",
+    "executed_copy",
+    "load_executed",
+    "save_executed",
+]
 
 CACHE_DIR = Path("build") / "site-cache" / "executed"
 """Where the site build keeps executed notebooks, relative to the repository root."""
 
+CELL_TIMEOUT = 900
+"""Seconds a cell may run before the execution gives up on it (a loaded 2-core machine)."""
+
 _STAMP = "practicaltorch_cache_key"
+_VERSIONED = ("torch", "torchvision")
+
+
+class ExecutionError(RuntimeError):
+    """A notebook failed to run; the message names the cell and the error."""
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def cache_key(source: Path, library: Path | None = None) -> str:
@@ -37,9 +70,11 @@ def cache_key(source: Path, library: Path | None = None) -> str:
     Returns
     -------
     str
-        A SHA-256 hex digest of the notebook's bytes and the library's files.
+        A SHA-256 hex digest of the notebook, the library's files and the versions.
     """
     digest = hashlib.sha256(source.read_bytes())
+    versions = [platform.python_version(), *(_version(name) for name in _VERSIONED)]
+    digest.update(" ".join(versions).encode())
     if library is not None:
         for path in sorted(library.rglob("*.py")):
             digest.update(str(path.relative_to(library)).encode())
@@ -48,7 +83,7 @@ def cache_key(source: Path, library: Path | None = None) -> str:
 
 
 def save_executed(notebook: NotebookNode, source: Path, folder: Path, key: str) -> Path:
-    """Save an executed notebook into the cache, stamped with ``key``.
+    """Save an executed notebook into the cache, stamped with ``key``, atomically.
 
     Parameters
     ----------
@@ -69,9 +104,10 @@ def save_executed(notebook: NotebookNode, source: Path, folder: Path, key: str) 
     folder.mkdir(parents=True, exist_ok=True)
     notebook.metadata[_STAMP] = key
     target = folder / source.name
-    partial = target.with_suffix(".partial")
-    nbformat.write(notebook, partial)
-    partial.replace(target)
+    handle, partial = tempfile.mkstemp(dir=folder, prefix=f".{source.stem}-", suffix=".partial")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        nbformat.write(notebook, file)
+    os.replace(partial, target)
     return target
 
 
@@ -101,4 +137,66 @@ def load_executed(source: Path, folder: Path, key: str) -> NotebookNode | None:
         return None
     if notebook.metadata.get(_STAMP) != key:
         return None
+    return notebook
+
+
+def execute(path: Path) -> NotebookNode:
+    """Run the notebook at ``path`` in a fresh ``python3`` kernel, in its own folder.
+
+    Returns the notebook with its outputs.
+
+    Raises
+    ------
+    ExecutionError
+        If a cell raises or times out, or the kernel dies.
+    """
+    nbclient = importlib.import_module("nbclient")
+    notebook: NotebookNode = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+    except Exception as error:  # nbclient raises CellExecutionError, timeouts, kernel deaths
+        raise ExecutionError(f"{path} failed to run:\n{error}") from error
+    return notebook
+
+
+def executed_copy(
+    source: Path, repo_root: Path, *, reuse: bool = True, cache_dir: Path | None = None
+) -> NotebookNode:
+    """Return ``source`` executed, from the cache when ``reuse`` and current, else run and cached.
+
+    Parameters
+    ----------
+    source
+        The notebook.
+    repo_root
+        The checkout; its ``src/practicaltorch`` is part of the key.
+    reuse
+        Whether a current cached copy may stand in for running the notebook.
+    cache_dir
+        The cache folder; default ``repo_root / CACHE_DIR``.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The executed notebook.
+
+    Raises
+    ------
+    ExecutionError
+        If the notebook fails to run (nothing is cached then).
+    """
+    folder = cache_dir or repo_root / CACHE_DIR
+    library = repo_root / "src" / "practicaltorch"
+    key = cache_key(source, library if library.is_dir() else None)
+    cached = load_executed(source, folder, key) if reuse else None
+    if cached is not None:
+        return cached
+    notebook = execute(source)
+    save_executed(notebook, source, folder, key)
     return notebook

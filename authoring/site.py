@@ -41,7 +41,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from authoring.executed import CACHE_DIR, cache_key, load_executed, save_executed
+from authoring import executed
 
 __all__ = [
     "DECKS",
@@ -58,9 +58,6 @@ DECKS = ("teaching", "applications")
 
 DECK_DIR = "decks"
 """Folder of the rendered decks inside the site."""
-
-CELL_TIMEOUT = 900
-"""Seconds a solution cell may run before the build gives up on it."""
 
 COLAB = "https://colab.research.google.com/github/practicaltorch/practicaltorch/blob/main"
 """Colab's address for the repository's notebooks on the main branch."""
@@ -268,31 +265,6 @@ def render_deck(
     return target
 
 
-def execute_notebook(path: Path) -> NotebookNode:
-    """Run the notebook at ``path`` in a fresh ``python3`` kernel, in its own folder.
-
-    Returns the notebook with its outputs.
-
-    Raises
-    ------
-    SiteBuildError
-        If a cell raises.
-    """
-    nbclient = importlib.import_module("nbclient")
-    notebook: NotebookNode = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    try:
-        client.execute()
-    except Exception as error:  # nbclient raises CellExecutionError, timeouts, kernel deaths
-        raise SiteBuildError(f"{path} failed to run:\n{error}") from error
-    return notebook
-
-
 def solution_page(
     lesson: Lesson, repo_root: Path, *, execute: bool, cache_dir: Path | None
 ) -> tuple[NotebookNode, str]:
@@ -324,14 +296,17 @@ def solution_page(
     SiteBuildError
         If the solution fails, or an executed copy holds an error output.
     """
-    library = repo_root / "src" / "practicaltorch"
-    key = cache_key(lesson.solution, library if library.is_dir() else None)
-    notebook = None if cache_dir is None else load_executed(lesson.solution, cache_dir, key)
+    source, library = lesson.solution, repo_root / "src" / "practicaltorch"
+    key = executed.cache_key(source, library if library.is_dir() else None)
+    notebook = None if cache_dir is None else executed.load_executed(source, cache_dir, key)
     how = "cached"
     if notebook is None and execute:
-        notebook, how = execute_notebook(lesson.solution), "executed"
+        try:
+            notebook, how = executed.execute(lesson.solution), "executed"
+        except executed.ExecutionError as error:
+            raise SiteBuildError(str(error)) from error
         if cache_dir is not None:
-            save_executed(notebook, lesson.solution, cache_dir, key)
+            executed.save_executed(notebook, lesson.solution, cache_dir, key)
     elif notebook is None:
         notebook, how = nbformat.read(lesson.solution, as_version=4), "not executed"
     for index, cell in enumerate(notebook.cells):
@@ -499,7 +474,7 @@ def build(
     started = time.perf_counter()
     repo_root = repo_root.resolve()
     out_dir = (out_dir or repo_root / "build" / "site").resolve()
-    cache = (cache_dir or repo_root / CACHE_DIR) if use_cache else None
+    cache = (cache_dir or repo_root / executed.CACHE_DIR) if use_cache else None
     work = out_dir.parent / f"{out_dir.name}-work"
     shutil.rmtree(work, ignore_errors=True)
     stage = work / "docs"

@@ -14,6 +14,23 @@ from practicaltorch.devices import configure_threads
 REPO = Path(__file__).resolve().parents[1]
 
 
+NOTEBOOK_GROUP = "notebooks"
+"""The pytest-xdist group of the tests that execute course notebooks, and the site test."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the notebook tests, then the site test that reuses their runs, first, on one worker.
+
+    They take about half the suite's time, so under pytest-xdist (``-n auto --dist
+    loadgroup``) they start at once on one worker while the others take the rest; in
+    that group the site test comes after the solutions it finds in the site build's cache.
+    """
+    group = [i for i in items if i.get_closest_marker("notebook") or i.path.name == "test_site.py"]
+    for item in group:
+        item.add_marker(pytest.mark.xdist_group(NOTEBOOK_GROUP))
+    items[:] = group + [item for item in items if item not in group]
+
+
 def assert_shape_refused(model: torch.nn.Module, shape: tuple[int, ...], match: str) -> None:
     """Assert that ``model`` and its TorchScript export refuse a ``shape`` batch with ``match``."""
     with pytest.raises(ValueError, match=match):

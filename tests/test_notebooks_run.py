@@ -1,7 +1,9 @@
 """Every lesson's notebooks run: solutions end to end, exercises up to their first stub.
 
 Solution notebooks ``assert`` their lesson's quality bar in their last cells, so a
-solution that runs but misses its bar fails here too.
+solution that runs but misses its bar fails here too. Each solution is executed afresh
+through the site build's cache of executed notebooks (:mod:`authoring.executed`), which
+keeps the run for the site test later in the session.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from authoring import executed
 from tests.conftest import REPO
 
 nbclient = pytest.importorskip("nbclient")
@@ -19,7 +22,6 @@ from nbclient.exceptions import CellExecutionError  # noqa: E402
 
 COURSE = REPO / "course"
 LESSONS = sorted(p.stem for p in (COURSE / "lessons").glob("[0-9][0-9]_*.py"))
-CELL_TIMEOUT = 900  # seconds; generous for a loaded 2-core CI machine
 STUB = "raise NotImplementedError()"
 
 
@@ -28,7 +30,7 @@ def run_until_error(path: Path) -> tuple[int | None, CellExecutionError | None]:
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         notebook,
-        timeout=CELL_TIMEOUT,
+        timeout=executed.CELL_TIMEOUT,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
@@ -50,8 +52,13 @@ def run_until_error(path: Path) -> tuple[int | None, CellExecutionError | None]:
 @pytest.mark.notebook
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_runs_and_reaches_its_bar(lesson: str) -> None:
-    index, error = run_until_error(COURSE / "solutions" / f"{lesson}.ipynb")
-    assert error is None, f"solution cell {index} failed:\n{error}"
+    start = time.perf_counter()
+    try:
+        executed.executed_copy(COURSE / "solutions" / f"{lesson}.ipynb", REPO, reuse=False)
+    except executed.ExecutionError as error:
+        pytest.fail(str(error), pytrace=False)
+    finally:
+        print(f"solutions/{lesson}.ipynb: {time.perf_counter() - start:.1f} s")
 
 
 @pytest.mark.notebook

@@ -304,6 +304,31 @@ def test_executed_cache_is_keyed_on_the_notebook_and_the_library(tmp_path: Path)
     assert executed.load_executed(source, cache, key) is None
 
 
+def test_executed_copy_runs_caches_and_reuses_only_when_asked(tmp_path: Path) -> None:
+    """The notebook tests always run (reuse=False); the site build takes their copy."""
+    import nbformat
+
+    from authoring import executed
+
+    counter = tmp_path / "runs.txt"
+    source = tmp_path / "00_lesson.ipynb"
+    code = f"import pathlib\np = pathlib.Path({str(counter)!r})\np.write_text(p.read_text() + 'x')"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), source)
+    counter.write_text("")
+    cache = tmp_path / "cache"
+    for reuse in (False, False, True, True):
+        executed.executed_copy(source, tmp_path, reuse=reuse, cache_dir=cache)
+    assert counter.read_text() == "xx"  # run twice, then served from the cache twice
+    assert [p.name for p in cache.iterdir()] == [source.name]  # no partial file left
+
+    broken = tmp_path / "01_broken.ipynb"
+    cell = nbformat.v4.new_code_cell("raise ValueError('bar missed')")
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), broken)
+    with pytest.raises(executed.ExecutionError, match="bar missed"):
+        executed.executed_copy(broken, tmp_path, cache_dir=cache)
+    assert not (cache / broken.name).exists()
+
+
 def test_site_build_of_a_folder_that_is_not_a_checkout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
