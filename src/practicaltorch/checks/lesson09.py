@@ -1,11 +1,4 @@
-"""Self-checks for lesson 09: a neural parameterisation of Lorenz-96, offline and online.
-
-Each check is called in the exercise notebook right after a task and prints one
-line: a pass, or a hint naming the likely mistake (a random split instead of a
-split in time, a forecast scored against the wrong truth, a network trained on
-unscaled data, padding that does not wrap around the ring, an export without the
-scaling).
-"""
+"""Self-checks for lesson 09: a neural parameterisation of Lorenz-96, offline and online."""
 
 from __future__ import annotations
 
@@ -18,37 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from practicaltorch.checks import Hint, call, check, expect_tensor, model_output, number
-from practicaltorch.data.lorenz96 import (
-    Lorenz96,
-    Truth,
-    coupling_term,
-    forecast_rmse,
-    hellinger_distance,
-)
+from practicaltorch.data import lorenz96
+from practicaltorch.data.lorenz96 import Lorenz96, Truth
 from practicaltorch.models.lorenz96 import CubicPolynomial, Scaled
 
-__all__ = [
-    "RATIO",
-    "coupling",
-    "exported",
-    "forecast",
-    "hellinger",
-    "local_net",
-    "offline",
-    "online_bar",
-    "polynomial",
-    "scaling",
-    "time_split",
-]
-
-RATIO = 1.1
-"""The network's online scores may be at most this multiple of the polynomial's."""
-NONE_FACTOR = 2.0
-"""No parameterisation must be at least this many times worse than the polynomial."""
-
-
-def _rmse(a: Tensor, b: Tensor) -> float:
-    return float((a.double() - b.double()).pow(2).mean().sqrt())
+RATIO = 1.1  # the network's online scores may be at most this multiple of the polynomial's
+NONE_FACTOR = 2.0  # no parameterisation must be at least this many times worse than the polynomial
 
 
 @check("u0")
@@ -57,20 +25,19 @@ def coupling(u: Any, y: Tensor, settings: Lorenz96 | None = None) -> str:
     settings = settings or Lorenz96()
     members, k, j = y.shape
     value = expect_tensor(u, name="u0")
-    want = coupling_term(y, settings)
-    if tuple(value.shape) == (members, j) or tuple(value.shape) == (k, j):
+    if tuple(value.shape) in {(members, j), (k, j)}:
         raise Hint(f"`u0` has shape {tuple(value.shape)}: sum over j, the last axis (dim=-1)")
-    expect_tensor(value, shape=(members, k), name="u0")
-    got = value.detach().double()
-    if torch.allclose(got, -want):
-        raise Hint("`u0` has the wrong sign: U_k = +(h c / b) sum_j Y_{j,k}")
-    if torch.allclose(got, want / settings.coupling) and settings.coupling != 1:
-        raise Hint("`u0` is the plain sum: multiply by settings.coupling (h c / b)")
-    if torch.allclose(got, want / j):
-        raise Hint("`u0` is a mean over j: U_k is the sum times h c / b")
-    if not torch.allclose(got, want, rtol=1e-6, atol=1e-9):
-        raise Hint("`u0` differs from (h c / b) * y0.sum(dim=-1)")
-    return f"`u0` is the coupling term, shape {tuple(value.shape)}"
+    got = expect_tensor(value, shape=(members, k), name="u0").detach().double()
+    want = lorenz96.coupling_term(y, settings)
+    if torch.allclose(got, want, rtol=1e-6, atol=1e-9):
+        return f"`u0` is the coupling term, shape {tuple(value.shape)}"
+    slips = {
+        "has the wrong sign: U_k = +(h c / b) sum_j Y_{j,k}": -want,
+        "is the plain sum: multiply by settings.coupling (h c / b)": want / settings.coupling,
+        "is a mean over j: U_k is the sum times h c / b": want / j,
+    }
+    other = "differs from (h c / b) * y0.sum(dim=-1)"
+    raise Hint(f"`u0` {next((h for h, v in slips.items() if torch.allclose(got, v)), other)}")
 
 
 def _pairs(truth: Truth, rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,36 +57,25 @@ def time_split(
 ) -> str:
     """Check a split in time: training before ``train_until``, validation after the gap."""
     k = truth.settings.K
-    for name, value in [("x_train", x_train), ("u_train", u_train)]:
-        expect_tensor(value, name=name)
-    for name, value in [("x_valid", x_valid), ("u_valid", u_valid)]:
+    named = {"x_train": x_train, "u_train": u_train, "x_valid": x_valid, "u_valid": u_valid}
+    for name, value in named.items():
         expect_tensor(value, name=name)
     if x_train.dim() != 2 or x_train.shape[1] != k:
-        raise Hint(
-            f"`x_train` has shape {tuple(x_train.shape)}; expected (N, {k}): "
-            f".reshape(-1, {k}) after choosing the times"
-        )
+        raise Hint(f"`x_train` has shape {tuple(x_train.shape)}, not (N, {k}): .reshape(-1, {k})")
     if x_train.shape != u_train.shape or x_valid.shape != u_valid.shape:
         raise Hint("each x and its u must have the same shape: choose the same rows of both")
     want_train = _pairs(truth, truth.times < train_until)
     want_valid = _pairs(truth, truth.times >= train_until + gap)
-    all_states = truth.x.reshape(-1, k)
-    if len(x_train) + len(x_valid) == len(all_states) and len(x_valid) > len(want_valid[0]):
-        raise Hint(
-            "there is no gap: leave out the samples between train_until and train_until + gap"
-        )
+    if len(x_train) + len(x_valid) == truth.x[..., 0].numel() and len(x_valid) > len(want_valid[0]):
+        raise Hint("there is no gap: leave out the samples from train_until to train_until + gap")
     if x_train.shape == want_train[0].shape and not torch.equal(x_train, want_train[0]):
         if torch.equal(x_train.sort(dim=0).values, want_train[0].sort(dim=0).values):
             return "the split is in time (rows shuffled, which is fine for training)"
-        raise Hint(
-            "`x_train` holds states from after train_until: this is a random split. "
-            "Choose rows with truth.times < train_until, all members"
-        )
+        raise Hint("`x_train` holds later states: a random split. Keep truth.times < train_until")
     if x_train.shape != want_train[0].shape or x_valid.shape != want_valid[0].shape:
         raise Hint(
-            f"expected {len(want_train[0])} training and {len(want_valid[0])} validation "
-            f"rows, got {len(x_train)} and {len(x_valid)}: training times < {train_until}, "
-            f"validation times >= {train_until + gap}, every member"
+            f"expected {len(want_train[0])} training and {len(want_valid[0])} validation rows: "
+            f"every member at times < {train_until}, then >= {train_until + gap}"
         )
     if not torch.equal(x_valid, want_valid[0]):
         raise Hint("`x_valid` is not the states after the gap, in time order")
@@ -141,15 +97,8 @@ def polynomial(coefficients: Any, x_train: Tensor, u_train: Tensor) -> str:
     if torch.allclose(got.flip(0), want, rtol=1e-3, atol=1e-4):
         raise Hint("the coefficients are in reverse order: (c0, c1, c2, c3) for 1, X, X^2, X^3")
     if not torch.allclose(got, want, rtol=1e-3, atol=1e-4):
-        raise Hint(
-            "these are not the least-squares coefficients on the training pairs: one row per "
-            "grid point of x_train (reshape(-1, 1)), columns 1, X, X^2, X^3, targets u_train"
-        )
+        raise Hint("not the least squares of the training pairs: fit u_train on 1, X, X^2, X^3")
     return "least-squares cubic: " + ", ".join(f"{c:.4g}" for c in got.tolist())
-
-
-def _roll_problem(outputs: Tensor, rolled_outputs: Tensor) -> bool:
-    return not torch.allclose(outputs.roll(1, dims=1), rolled_outputs, atol=1e-5, rtol=1e-4)
 
 
 @check("local_net")
@@ -159,22 +108,15 @@ def local_net(net: Any) -> str:
     output = model_output(net, "local_net", example)
     if output.dim() == 3:
         raise Hint(
-            f"`local_net` returns shape {tuple(output.shape)}: drop the channel axis at the "
-            "end (nn.Flatten())"
+            f"`local_net` returns {tuple(output.shape)}: drop the channel axis, nn.Flatten()"
         )
     if output.dim() == 2 and output.shape[1] < 8:
-        raise Hint(
-            f"`local_net` maps (4, 8) to {tuple(output.shape)}: the ring got shorter. Pad the "
-            "first convolution by kernel_size // 2 (padding=2)"
-        )
+        raise Hint("`local_net` shortens the ring: pad by kernel_size // 2 (padding=2)")
     expect_tensor(output, shape=(4, 8), name="local_net(x)")
-    if _roll_problem(output, model_output(net, "local_net", example.roll(1, dims=1))):
-        raise Hint(
-            "`local_net` treats grid points differently: moving the state one place around "
-            'the ring should move the output too. Use padding_mode="circular"'
-        )
-    longer = model_output(net, "local_net", torch.randn(4, 16))
-    if tuple(longer.shape) != (4, 16):
+    rolled = model_output(net, "local_net", example.roll(1, dims=1))
+    if not torch.allclose(output.roll(1, dims=1), rolled, atol=1e-5, rtol=1e-4):
+        raise Hint('`local_net` treats grid points differently: pad with padding_mode="circular"')
+    if tuple(model_output(net, "local_net", torch.randn(4, 16)).shape) != (4, 16):
         raise Hint("`local_net` does not run on a ring of 16 points: use convolutions only")
     return "`local_net` is local, periodic, and runs on a ring of any length"
 
@@ -184,18 +126,15 @@ def scaling(
     x_mean: Any, x_std: Any, u_mean: Any, u_std: Any, x_train: Tensor, u_train: Tensor
 ) -> str:
     """Check the standardisation statistics: one mean and std each for X and U, from training."""
-    got = [
-        number(v, n)
-        for v, n in zip([x_mean, x_std, u_mean, u_std], ["x_mean", "x_std", "u_mean", "u_std"])
-    ]
+    names = ["x_mean", "x_std", "u_mean", "u_std"]
+    got = [number(v, n) for v, n in zip([x_mean, x_std, u_mean, u_std], names)]
     if got == [0.0, 1.0, 0.0, 1.0]:
         raise Hint("0 and 1 leave the data unscaled: compute the statistics from x_train, u_train")
-    want = [x_train.mean(), x_train.std(), u_train.mean(), u_train.std()]
-    for value, expected, name in zip(got, want, ["x_mean", "x_std", "u_mean", "u_std"]):
-        if not math.isclose(value, float(expected), rel_tol=0.01, abs_tol=0.01):
+    want = [float(t) for t in (x_train.mean(), x_train.std(), u_train.mean(), u_train.std())]
+    for value, expected, name in zip(got, want, names):
+        if not math.isclose(value, expected, rel_tol=0.01, abs_tol=0.01):
             raise Hint(
-                f"`{name}` is {value:.4g}, expected {float(expected):.4g}: one number over all "
-                "training states and grid points (x_train.mean(), x_train.std(), ...)"
+                f"`{name}` is {value:.4g}, not {expected:.4g}: one number over all training states"
             )
     return f"X: mean {got[0]:.3f}, std {got[1]:.3f}; U: mean {got[2]:.3f}, std {got[3]:.3f}"
 
@@ -205,32 +144,30 @@ def offline(net: Any, poly: Any, x_valid: Tensor, u_valid: Tensor) -> str:
     """Check the wrapped network's offline error, in physical units, against the polynomial."""
     predicted = model_output(net, "net_param", x_valid)
     expect_tensor(predicted, shape=tuple(x_valid.shape), name="net_param(x_valid)")
-    got = _rmse(predicted, u_valid)
+    got, spread, u_spread = _rmse(predicted, u_valid), float(predicted.std()), float(u_valid.std())
     with torch.no_grad():
         baseline = _rmse(poly(x_valid), u_valid)
-    if float(predicted.std()) < 0.5 * float(u_valid.std()) and got > baseline:
+    if spread < 0.5 * u_spread and got > baseline:
         raise Hint(
-            f"the network's outputs spread {float(predicted.std()):.3g}, U spreads "
-            f"{float(u_valid.std()):.3g}: are they still standardised? Wrap it in Scaled(...)"
+            f"outputs spread {spread:.3g}, U {u_spread:.3g}: wrap the network in Scaled(...)"
         )
     if not got < baseline:
         raise Hint(
-            f"offline RMSE {got:.3f} is not below the polynomial's {baseline:.3f}: train on the "
-            "standardised pairs, with the circular local network"
+            f"offline RMSE {got:.3f} is not below the polynomial's {baseline:.3f}: scale the data"
         )
     return f"offline RMSE of U: network {got:.3f}, polynomial {baseline:.3f}"
+
+
+def _rmse(a: Tensor, b: Tensor) -> float:
+    return float((a.double() - b.double()).pow(2).mean().sqrt())
 
 
 @check("forecast_rmse", "rmse_curves")
 def forecast(function: Any, curves: Any, forecasts: Mapping[str, Any], test: Truth) -> str:
     """Check ``forecast_rmse`` on a probe, and every curve against the test truth."""
-    generator = torch.Generator().manual_seed(0)
-    probe_a = torch.randn(5, 3, 4, generator=generator, dtype=torch.float64)
-    probe_b = torch.randn(5, 3, 4, generator=generator, dtype=torch.float64)
-    got = expect_tensor(
-        call(function, "forecast_rmse", probe_a, probe_b), name="forecast_rmse(...)"
-    )
-    want = forecast_rmse(probe_a, probe_b)
+    probe = torch.randn(2, 5, 3, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    got = expect_tensor(call(function, "forecast_rmse", *probe), name="forecast_rmse(...)")
+    want = lorenz96.forecast_rmse(*probe)
     if got.numel() == 1:
         raise Hint("`forecast_rmse` returns one number: keep the lead-time axis, mean(dim=(1, 2))")
     if tuple(got.shape) != (5,):
@@ -243,20 +180,13 @@ def forecast(function: Any, curves: Any, forecasts: Mapping[str, Any], test: Tru
         raise Hint(f"`rmse_curves` should have one curve for each of {sorted(forecasts)}")
     for name, run in forecasts.items():
         curve = expect_tensor(curves[name], name=f"rmse_curves[{name!r}]").double()
-        right = forecast_rmse(run.x, test.x)
+        own_start = lorenz96.forecast_rmse(run.x, run.x[:1].expand_as(run.x))
+        right = lorenz96.forecast_rmse(run.x, test.x)
         if curve.shape == right.shape and torch.allclose(curve, right):
             continue
-        if curve.shape == right.shape and torch.allclose(
-            curve, forecast_rmse(run.x, run.x[:1].expand_as(run.x))
-        ):
-            raise Hint(
-                f"`rmse_curves[{name!r}]` compares the forecast with its own initial state: "
-                "compare with the test truth at the same times, test.x"
-            )
-        raise Hint(
-            f"`rmse_curves[{name!r}]` is not the RMSE against the test truth the forecasts "
-            "started from (test.x, sampled at the same times)"
-        )
+        if curve.shape == right.shape and torch.allclose(curve, own_start):
+            raise Hint(f"`rmse_curves[{name!r}]` compares with the initial state: use test.x")
+        raise Hint(f"`rmse_curves[{name!r}]` is not the RMSE against the test truth, test.x")
     return "forecast RMSE per lead time, against the test truth"
 
 
@@ -268,12 +198,9 @@ def hellinger(function: Any) -> str:
     b = torch.tensor([-2.5, 0.5, 1.5, 1.5, 1.5, 2.5, 3.5, 3.5, 3.5, 3.5], dtype=torch.float64)
     same = number(call(function, "hellinger", a, a, edges), "hellinger(a, a, edges)")
     if not math.isclose(same, 0.0, abs_tol=1e-6):
-        raise Hint(
-            f"`hellinger(a, a, edges)` is {same:.4g}; identical samples must give 0: divide "
-            "the counts by their sums, so that each histogram sums to 1"
-        )
+        raise Hint(f"`hellinger(a, a)` is {same:.4g}, not 0: divide the counts by their sums")
     got = number(call(function, "hellinger", a, b, edges), "hellinger(a, b, edges)")
-    want = hellinger_distance(a, b, edges)
+    want = lorenz96.hellinger_distance(a, b, edges)
     if math.isclose(got, want**2, rel_tol=1e-4):
         raise Hint("`hellinger` returns 1 - sum(sqrt(p q)): take the square root")
     if got > 1.0 + 1e-9:
@@ -293,22 +220,15 @@ def exported(result: Any, net: nn.Module, x_valid: Tensor) -> str:
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
         loaded = torch.jit.load(str(path))
     states = x_valid[:16].float()
+    bare: list[Tensor] = []
     with torch.no_grad():
-        got = loaded(states).double()
-        want = net(states).double()
+        got, want = loaded(states).double(), net(states).double()
+        if isinstance(net, Scaled):
+            bare = [net.net(states), net.net((states - net.x_mean) / net.x_std)]
     if got.shape != want.shape:
         raise Hint(f"the exported model returns {tuple(got.shape)}, expected {tuple(want.shape)}")
-    scaled_net = getattr(net, "net", None)
-    if isinstance(net, Scaled) and scaled_net is not None:
-        with torch.no_grad():
-            bare = scaled_net(((states - net.x_mean) / net.x_std).float()).double()
-        if torch.allclose(got, bare, atol=1e-4) or torch.allclose(
-            got, scaled_net(states).double(), atol=1e-4
-        ):
-            raise Hint(
-                "the exported model returns standardised values: export `net_param` (the "
-                "network wrapped in Scaled), so Fortran passes and gets physical units"
-            )
+    if any(torch.allclose(got, b.double(), atol=1e-4) for b in bare):
+        raise Hint("the exported model returns standardised values: export `net_param` (Scaled)")
     error = float((got - want).abs().max() / want.abs().max())
     if error > 1e-5:
         raise Hint(f"the exported model differs from net_param by {error:.2e} (relative)")
@@ -317,33 +237,19 @@ def exported(result: Any, net: nn.Module, x_valid: Tensor) -> str:
 
 @check("rmse_curves", "climate_distance")
 def online_bar(
-    curves: Mapping[str, Tensor],
-    distances: Mapping[str, float],
-    at_one: int,
-    *,
-    floor: float = 0.0,
+    curves: Mapping[str, Tensor], distances: Mapping[str, float], at_one: int, *, floor: float = 0.0
 ) -> str:
-    """Check the lesson's bar: the network within 1.1x the polynomial online; none far worse.
+    """Check the network is within ``RATIO`` of the polynomial online, and none clearly worse.
 
-    Parameters
-    ----------
-    curves, distances
-        Forecast RMSE curves and climate distances of ``"none"``, ``"polynomial"``
-        and ``"network"``.
-    at_one
-        Index of the lead time of one model time unit.
-    floor
-        The climate distance between two truth runs of the same size: the
-        sampling noise. A climate distance above the polynomial's by less than
-        this is within the noise, and accepted.
+    ``at_one`` indexes the lead time of one model time unit; a climate distance above the
+    polynomial's by at most ``floor`` (two truth runs' distance: sampling noise) is accepted.
     """
-    rmse = {name: float(curves[name][at_one]) for name in ("none", "polynomial", "network")}
-    climate = {name: float(distances[name]) for name in ("none", "polynomial", "network")}
-    rmse_ratio = rmse["network"] / rmse["polynomial"]
-    climate_ratio = climate["network"] / climate["polynomial"]
+    names = ("none", "polynomial", "network")
+    rmse = {name: float(curves[name][at_one]) for name in names}
+    climate = {name: float(distances[name]) for name in names}
+    rmse_ratio, none_rmse = (rmse[n] / rmse["polynomial"] for n in ("network", "none"))
+    climate_ratio, none_climate = (climate[n] / climate["polynomial"] for n in ("network", "none"))
     within_noise = climate["network"] - climate["polynomial"] <= floor
-    none_rmse = rmse["none"] / rmse["polynomial"]
-    none_climate = climate["none"] / climate["polynomial"]
     summary = (
         f"network / polynomial: RMSE at 1 MTU {rmse_ratio:.2f}, climate distance "
         f"{climate_ratio:.2f} (bar <= {RATIO}"
