@@ -246,6 +246,14 @@ def test_help_and_version_do_not_import_torch() -> None:
     assert "practicaltorch 0.1.0" in done.stdout and "penguins-species" in done.stdout
 
 
+def test_python_dash_m_is_the_same_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "practicaltorch", "run", "minst"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "did you mean 'mnist'" in done.stderr
+
+
 def test_lazy_package_still_gives_every_public_name() -> None:
     import practicaltorch
 

@@ -1,0 +1,7 @@
+"""``python -m practicaltorch``: the same command line as ``practicaltorch``."""
+
+import sys
+
+from practicaltorch.cli import main
+
+sys.exit(main())
