@@ -1,17 +1,9 @@
-"""Self-checks for exercise notebooks: instant, friendly feedback after each task.
+"""Self-checks for exercise notebooks: each prints one line, a pass or a hint, and returns a result.
 
-Every check prints one line, a pass or a hint about the likely mistake, and
-returns a :class:`CheckResult` that is truthy when it passed. Exercise cells call
-them for feedback; solution notebooks ``assert`` them, so CI fails when a worked
-solution goes wrong::
-
-    check_close(mean_loss, 0.25, name="mean_loss")
-    assert check_metric(accuracy, 0.99, name="test accuracy")
-
-The lesson-specific checks live beside this module (``lesson00`` and so on). They
-are written with the :func:`check` decorator of :mod:`practicaltorch.checks._core`
-(see its docstring) and the rules here: ``expect_*`` functions raise a
-:class:`Hint`, for use inside other checks; ``check_*`` functions print.
+Exercise cells call them for feedback; solution notebooks ``assert`` them, so CI fails when
+a worked solution goes wrong. The lesson checks (``lesson00`` ...) are written with
+:func:`check` (see :mod:`practicaltorch.checks._core`) and the rules here: ``expect_*``
+functions raise a :class:`Hint`, ``check_*`` functions print.
 """
 
 from __future__ import annotations
@@ -71,27 +63,21 @@ def expect_tensor(
     requires_grad: bool | None = None,
     name: str = "the tensor",
 ) -> Tensor:
-    """Return ``value`` if it is a tensor as expected; ``None`` arguments are not checked.
+    """Return ``value`` if it is a tensor as expected, or raise a :class:`Hint` naming the fix.
 
-    Raises
-    ------
-    Hint
-        Naming the first difference, with the likely fix.
+    ``None`` arguments are not checked.
     """
     if not isinstance(value, Tensor):
-        hint = (
-            " (use torch.tensor(...) or torch.from_numpy(...))"
-            if hasattr(value, "shape") or isinstance(value, list)
-            else ""
-        )
-        raise Hint(f"`{name}` is a {type(value).__name__}, not a torch.Tensor{hint}")
+        fix = " (use torch.tensor(...) or torch.from_numpy(...))"
+        fix = fix if hasattr(value, "shape") or isinstance(value, list) else ""
+        raise Hint(f"`{name}` is a {type(value).__name__}, not a torch.Tensor{fix}")
     if shape is not None and tuple(value.shape) != tuple(shape):
-        hint = ""
+        fix = ""
         if sorted(value.shape) == sorted(shape):
-            hint = " (same sizes in another order: do you need .permute(...) or .T?)"
+            fix = " (same sizes in another order: do you need .permute(...) or .T?)"
         elif value.numel() == math.prod(shape):
-            hint = " (same number of elements: .reshape(...) or .unsqueeze(...) may help)"
-        raise Hint(f"`{name}` has shape {tuple(value.shape)}, expected {tuple(shape)}{hint}")
+            fix = " (same number of elements: .reshape(...) or .unsqueeze(...) may help)"
+        raise Hint(f"`{name}` has shape {tuple(value.shape)}, expected {tuple(shape)}{fix}")
     if dtype is not None and value.dtype != dtype:
         raise Hint(f"`{name}` has dtype {value.dtype}, expected {dtype}: use .to({dtype})")
     if device is not None and value.device.type != torch.device(device).type:
@@ -111,11 +97,10 @@ def expect_loaders(
     valid_size: int = 0,
     why_shuffle: str = "",
 ) -> None:
-    """Raise a hint unless the training loader shuffles and the other serves another split.
+    """Raise a hint unless ``train_loader`` shuffles and ``valid_loader`` serves another split.
 
-    ``leak`` is the hint for a validation loader serving the wrong items (``{served}``
-    is their number; ``valid_size``, when given, the right one); ``why_shuffle`` ends
-    the hint to shuffle.
+    ``leak`` is the hint when the latter serves ``{served}`` items, not ``valid_size`` or
+    the training set; ``why_shuffle`` ends the hint to shuffle.
     """
     for loader, label in ((train_loader, "train_loader"), (valid_loader, "valid_loader")):
         if not isinstance(loader, DataLoader):
@@ -138,19 +123,13 @@ def expect_shape(value: Tensor, shape: Sequence[int], *, name: str, slips: dict[
 
 
 def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str) -> Tensor:
-    """Return ``value`` if it is a CPU tensor of ``shape`` that tracks no gradients.
-
-    ``why`` follows a wrong shape: what one row is, or the likely slip.
-    """
+    """Return ``value`` if a CPU tensor of ``shape`` without gradients; ``why`` explains it."""
     if not isinstance(value, Tensor):
         raise Hint(f"`{name}` is a {type(value).__name__}, expected a {tuple(shape)} tensor: {why}")
     if tuple(value.shape) != tuple(shape):
         raise Hint(f"`{name}` has shape {tuple(value.shape)}, expected {tuple(shape)}: {why}")
     if value.requires_grad:
-        raise Hint(
-            f"`{name}` tracks gradients: predict inside `with torch.no_grad():`, or every "
-            "batch's graph stays in memory"
-        )
+        raise Hint(f"`{name}` tracks gradients: predict inside `with torch.no_grad():`")
     if value.device.type != "cpu":
         raise Hint(f"`{name}` is on {value.device}: move each batch's outputs to the CPU")
     return value
@@ -159,7 +138,7 @@ def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str)
 def expect_eval_outputs(
     values: Tensor, net: Any, inputs: Tensor, *, name: str, then: str = "", softmax: bool = False
 ) -> None:
-    """Raise a hint unless ``values`` are ``net``'s outputs on ``inputs`` in evaluation mode.
+    """Raise a hint unless ``values`` are ``net``'s eval-mode outputs on ``inputs``.
 
     With ``softmax`` their probabilities are accepted too; ``then`` ends the hint.
     """
@@ -176,12 +155,9 @@ def expect_eval_outputs(
 def expect_close(
     value: Any, expected: float | Tensor, *, tol: float = 1e-4, name: str, hint: str = ""
 ) -> None:
-    """Raise a :class:`Hint` unless ``value`` is close to ``expected``.
+    """Raise a :class:`Hint` unless ``value`` (number, tensor, array or list) is ``expected``.
 
-    ``value`` may be a number, a tensor, an array or a list.
-
-    ``tol`` is the allowed absolute and relative difference; ``hint`` is added to the
-    message: the likely mistake.
+    ``tol`` is the allowed absolute and relative difference; ``hint`` names the likely mistake.
     """
     try:
         got = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
@@ -210,11 +186,8 @@ def check_close(
     return f"`{name}` is right"
 
 
-def expect_decreasing(losses: Any, *, name: str, min_drop: float) -> None:
-    """Raise a :class:`Hint` unless the last loss is at most ``(1 - min_drop)`` times the first.
-
-    ``losses`` may be a list of floats or of 0-d tensors, a tensor or an array.
-    """
+def expect_decreasing(losses: Any, *, name: str, min_drop: float) -> list[float]:
+    """Return ``losses`` as floats if the last is at most ``1 - min_drop`` the first, or raise."""
     try:
         values = [as_number(v) for v in losses]
     except (TypeError, ValueError, RuntimeError):
@@ -223,20 +196,19 @@ def expect_decreasing(losses: Any, *, name: str, min_drop: float) -> None:
         raise Hint(f"`{name}` has {len(values)} value(s): record one per epoch (list.append)")
     if any(not math.isfinite(v) for v in values):
         raise Hint(f"`{name}` contains NaN or infinity: the learning rate is probably too high")
-    first, last = values[0], values[-1]
-    if last > (1 - min_drop) * first:
+    if values[-1] > (1 - min_drop) * values[0]:
         raise Hint(
-            f"`{name}` went from {first:.4g} to {last:.4g}; it should fall by at least "
+            f"`{name}` went from {values[0]:.4g} to {values[-1]:.4g}; it should fall by at least "
             f"{100 * min_drop:.0f}%. Check optimizer.zero_grad(), loss.backward() and "
             "optimizer.step() are all in the loop, and try a larger learning rate"
         )
+    return values
 
 
 @check("{name}")
 def check_decreasing(losses: Any, *, name: str = "the loss", min_drop: float = 0.5) -> str:
     """Check that a loss curve falls (see :func:`expect_decreasing`)."""
-    expect_decreasing(losses, name=name, min_drop=min_drop)
-    values = [as_number(v) for v in losses]
+    values = expect_decreasing(losses, name=name, min_drop=min_drop)
     return f"`{name}` fell from {values[0]:.4g} to {values[-1]:.4g}"
 
 
@@ -245,8 +217,8 @@ def expect_fit_history(
 ) -> tuple[list[float], list[float]]:
     """Return the training losses and the ``metric`` of a history from ``fit``.
 
-    ``missing`` is the hint when either is absent. The learning rate must change
-    (``scheduler`` names the one to pass) and the loss fall by at least ``min_drop``.
+    ``missing`` is the hint when either is absent; the learning rate must change
+    (``scheduler`` names the one to pass) and the loss fall by ``min_drop``.
     """
     try:
         losses = [float(v) for v in value["train_loss"]]
@@ -279,21 +251,19 @@ def check_metric(
     higher_is_better: bool = True,
     unit: str = "",
 ) -> str:
-    """Check that a metric reaches its quality bar.
+    """Check that a metric reaches its bar (``higher_is_better=False`` for errors).
 
-    ``higher_is_better`` is ``True`` for accuracy-like metrics, ``False`` for errors;
-    the unit ``"%"`` shows fractions as percentages, other units are appended.
+    The unit ``"%"`` shows fractions as percentages; other units are appended.
     """
 
     def show(v: float) -> str:
-        return f"{100 * v:.2f}%" if unit == "%" else f"{v:.4g}{(' ' + unit) if unit else ''}"
+        return f"{100 * v:.2f}%" if unit == "%" else f"{v:.4g} {unit}".rstrip()
 
     got = number(value, name)
-    ok = got >= bar if higher_is_better else got <= bar
     relation = ">=" if higher_is_better else "<="
-    if not ok:
+    if (got < bar) if higher_is_better else (got > bar):
         raise Hint(
-            f"{name} is {show(got)}; the bar is {relation} {show(bar)}. Train longer, "
-            "check the data are scaled, or compare your code with the worked solution"
+            f"{name} is {show(got)}; the bar is {relation} {show(bar)}. Train longer, check "
+            "the data are scaled, or compare your code with the worked solution"
         )
     return f"{name} is {show(got)} ({relation} {show(bar)})"
