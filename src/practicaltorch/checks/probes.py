@@ -1,16 +1,8 @@
-"""Instrumented probes for checking a learner's training and evaluation loops.
+"""Probes for a learner's training and evaluation loops: run them on a recording model.
 
-A lesson builds a tiny network and a few small batches; the functions here run
-the learner's ``train_epoch`` (or ``validate``, ``accuracy``) on a
-:class:`RecordingModel` wrapped around that network and compare what it did with
-a correct epoch. The hints name the likely mistake: ``model.train()`` or
-``model.eval()`` forgotten, gradients never cleared, too many or too few
-``optimizer.step()`` calls, gradients tracked where none are needed, a loss
-returned as a tensor or from the last batch only.
-
-Clearing gradients with ``optimizer.zero_grad()`` or ``model.zero_grad()``, at the
-start of each step or at its end, are all accepted: the check looks at the weights
-an epoch produces, not at which calls were made.
+The hints name the likely mistake (``model.train()`` or ``model.eval()`` forgotten, gradients
+never cleared, too many steps, a loss returned as a tensor); any correct way to clear the
+gradients is accepted, since the check compares the weights an epoch produces.
 """
 
 from __future__ import annotations
@@ -45,32 +37,6 @@ class RecordingModel(nn.Module):
         return self.net(x)  # type: ignore[no-any-return]
 
 
-class CountingSGD(torch.optim.SGD):
-    """Plain SGD that counts its steps."""
-
-    def __init__(self, params: Any, lr: float) -> None:
-        super().__init__(params, lr=lr)
-        self.steps = 0
-
-    def step(self, closure: Any = None) -> Any:
-        """Count the step, then take it."""
-        self.steps += 1
-        return super().step(closure)
-
-
-class CountingScheduler(torch.optim.lr_scheduler.LambdaLR):
-    """A schedule that keeps the learning rate as it is and counts its steps."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        self.steps = -1  # LambdaLR steps once when it is created
-        super().__init__(optimizer, lambda _: 1.0)
-
-    def step(self, epoch: int | None = None) -> None:
-        """Count the step, then take it."""
-        self.steps += 1
-        super().step()
-
-
 def probe_batches(feature_shape: Sequence[int], *, seed: int, n_classes: int = 3) -> Batches:
     """Return three seeded batches of five samples: inputs and class indices."""
     generator = torch.Generator().manual_seed(seed)
@@ -83,20 +49,20 @@ def probe_batches(feature_shape: Sequence[int], *, seed: int, n_classes: int = 3
     ]
 
 
+def _joined(batches: Batches) -> tuple[Tensor, Tensor]:
+    return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
+
+
 def probe_loader(batches: Batches) -> DataLoader[tuple[Tensor, ...]]:
     """Return a ``DataLoader`` serving ``batches`` in order, so ``len(loader.dataset)`` works."""
-    inputs = torch.cat([x for x, _ in batches])
-    targets = torch.cat([y for _, y in batches])
-    return DataLoader(TensorDataset(inputs, targets), batch_size=len(batches[0][1]))
+    return DataLoader(TensorDataset(*_joined(batches)), batch_size=len(batches[0][1]))
 
 
 def probe_outputs(probe: RecordingModel, batches: Batches) -> tuple[Tensor, Tensor]:
     """Return the probe's logits on all the batches, and all their targets (not recorded)."""
-    inputs = torch.cat([x for x, _ in batches])
-    targets = torch.cat([y for _, y in batches])
+    inputs, targets = _joined(batches)
     with torch.no_grad():
-        logits = probe.net(inputs)
-    return logits, targets
+        return probe.net(inputs), targets
 
 
 def _reference_epoch(
@@ -120,32 +86,9 @@ def _same(a: Sequence[Tensor], b: Sequence[Tensor]) -> bool:
     return all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(a, b))
 
 
-def _expect_updates(name: str, got: list[Tensor], start: list[Tensor], steps: int, n: int) -> None:
-    """Raise a hint naming why the weights ``got`` after ``n`` batches are not a correct epoch's."""
-    if _same(got, start):
-        raise Hint(
-            f"`{name}`: the weights did not change. Call optimizer.step() after "
-            "loss.backward(), and clear the gradients before backward() or after step(), "
-            "not between the two"
-        )
-    if steps != n:
-        raise Hint(
-            f"`{name}` called optimizer.step() {steps} times on {n} batches: "
-            "call it once per batch, after loss.backward()"
-        )
-    raise Hint(
-        f"`{name}`: the weights differ from one correct step per batch. In every step do "
-        "zero_grad(), forward pass, loss, backward(), step(), in that order"
-    )
-
-
 def _expect_mean_loss(name: str, value: Any, losses: list[float]) -> None:
-    """Raise a hint unless ``value`` is the mean of the batch ``losses``."""
     if isinstance(value, Tensor) and value.requires_grad:
-        raise Hint(
-            f"`{name}` returns a tensor that tracks gradients, which keeps every batch's "
-            "graph in memory: add up loss.item(), a Python float"
-        )
+        raise Hint(f"`{name}` returns a tensor that keeps every batch's graph: add up loss.item()")
     got, mean = number(value, f"the value {name} returns"), sum(losses) / len(losses)
     if math.isclose(got, mean, rel_tol=1e-4):
         return
@@ -153,10 +96,7 @@ def _expect_mean_loss(name: str, value: Any, losses: list[float]) -> None:
         raise Hint(f"`{name}` returns the last batch's loss: return the mean over all batches")
     if math.isclose(got, sum(losses), rel_tol=1e-4):
         raise Hint(f"`{name}` returns the sum of the batch losses: divide by their number")
-    raise Hint(
-        f"`{name}` returned {got:.4g}, expected the mean batch loss {mean:.4g}: add up "
-        "loss.item() over the batches and divide by their number"
-    )
+    raise Hint(f"`{name}` returned {got:.4g}, expected the mean of loss.item() {mean:.4g}")
 
 
 @check("{name}")
@@ -170,76 +110,74 @@ def check_train_epoch(
     with_scheduler: bool = False,
     name: str = "train_epoch",
 ) -> str:
-    """Run ``train_epoch(model, batches, loss_fn, optimizer, device)`` on a probe of ``net``.
+    """Run ``train_epoch(model, loader, loss_fn, optimizer, device)`` on a probe of ``net``.
 
-    The epoch's weights must equal those of one correct SGD step per batch of
-    ``batches``, and it must return the mean batch loss as a number. ``loss_fn`` is
-    ``nn.CrossEntropyLoss()`` unless given; ``one_forward_per_batch`` requires exactly
-    one forward pass per batch; ``with_scheduler`` passes a scheduler as a sixth
-    argument, to be stepped once per batch; ``name`` is the function's name.
+    Its weights must be those of one SGD step per batch, and it must return the mean batch
+    loss. ``loss_fn`` defaults to cross-entropy; ``one_forward_per_batch`` allows only one
+    forward pass per batch; ``with_scheduler`` passes a scheduler to step once per batch.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     want, losses = _reference_epoch(net, batches, loss_fn, clear=True)
     probe = RecordingModel(copy.deepcopy(net)).eval()  # it must switch to training mode
     start = [p.detach().clone() for p in probe.parameters()]
-    optimizer = CountingSGD(probe.parameters(), lr=_LR)
-    scheduler = CountingScheduler(optimizer) if with_scheduler else None
-    extra = () if scheduler is None else (scheduler,)
-    loader = probe_loader(batches)
-    value = call(train_epoch, name, probe, loader, loss_fn, optimizer, _CPU, *extra)
-    if not probe.calls:
+    optimizer = torch.optim.SGD(probe.parameters(), lr=_LR)
+    steps: list[None] = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(None))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1)  # counts last_epoch
+    extra = (scheduler,) if with_scheduler else ()
+    value = call(train_epoch, name, probe, probe_loader(batches), loss_fn, optimizer, _CPU, *extra)
+    n, forwards, stepped = len(batches), len(probe.calls), len(steps)
+    if not forwards:
         raise Hint(f"`{name}` never ran the model on the batches")
-    if one_forward_per_batch and len(probe.calls) != len(batches):
+    if one_forward_per_batch and forwards != n:
         raise Hint(
-            f"`{name}` ran the model {len(probe.calls)} times on {len(batches)} batches: "
-            "one forward pass per batch"
+            f"`{name}` ran the model {forwards} times on {n} batches: one forward pass per batch"
         )
     if not all(training for training, _ in probe.calls):
-        raise Hint(
-            f"`{name}` ran the model in evaluation mode: call model.train() first, so "
-            "layers such as dropout train properly"
-        )
+        raise Hint(f"`{name}` ran the model in evaluation mode: call model.train() first")
     got = [p.detach() for p in probe.parameters()]
-    if _same(got, _reference_epoch(net, batches, loss_fn, clear=False)[0]) and not _same(got, want):
-        raise Hint(
-            f"`{name}` never clears the gradients, so they add up from batch to batch: call "
-            "optimizer.zero_grad() (or model.zero_grad()) once per step, before backward()"
-        )
     if not _same(got, want):
-        _expect_updates(name, got, start, optimizer.steps, len(batches))
-    _expect_mean_loss(name, value, losses)
-    if scheduler is not None and scheduler.steps != len(batches):
+        if _same(got, _reference_epoch(net, batches, loss_fn, clear=False)[0]):
+            raise Hint(f"`{name}` never clears the gradients, so they add up: call zero_grad()")
+        if _same(got, start):
+            raise Hint(
+                f"`{name}`: the weights did not change. Call optimizer.step() after backward(), "
+                "and clear the gradients before backward() or after step(), not between the two"
+            )
+        if stepped != n:
+            raise Hint(
+                f"`{name}` called optimizer.step() {stepped} times on {n} batches: once per batch"
+            )
         raise Hint(
-            f"`{name}` stepped the scheduler {scheduler.steps} times on {len(batches)} "
-            "batches: call scheduler.step() once per batch, after optimizer.step()"
+            f"`{name}`: the weights differ from one correct step per batch. In every step do "
+            "zero_grad(), forward pass, loss, backward(), step(), in that order"
+        )
+    _expect_mean_loss(name, value, losses)
+    if with_scheduler and scheduler.last_epoch != n:
+        raise Hint(
+            f"`{name}` stepped the scheduler {scheduler.last_epoch} times on {n} batches: "
+            "call scheduler.step() once per batch, after optimizer.step()"
         )
     return f"`{name}` trains: train mode, zero_grad, forward, loss, backward, step"
 
 
 def expect_evaluation(probe: RecordingModel, name: str) -> None:
-    """Raise a hint if an evaluation function ran ``probe`` in training mode or with gradients.
-
-    ``probe`` is the model the learner's function was given, starting in training mode.
-    """
+    """Raise a hint if ``probe``, given in training mode, ran in training mode or with gradients."""
     if not probe.calls:
         raise Hint(f"`{name}` never ran the model on the batches")
     if any(training for training, _ in probe.calls):
         raise Hint(
             f"`{name}` ran the model in training mode: call model.eval() first (batch norm "
-            "and dropout behave differently while training, and the scores are wrong)"
+            "and dropout behave differently while training)"
         )
     if any(grad for _, grad in probe.calls):
         raise Hint(
-            f"`{name}` tracks gradients it never uses, keeping every batch's graph in memory: "
-            "wrap the loop in `with torch.no_grad():`"
+            f"`{name}` tracks gradients it never uses: wrap the loop in `with torch.no_grad():`"
         )
 
 
 def expect_accuracy(got: float, logits: Tensor, targets: Tensor, *, name: str, items: str) -> None:
-    """Raise a hint unless ``got`` is the fraction of ``logits`` whose argmax is the target.
-
-    ``items`` names the samples in the plural (``"birds"``, ``"images"``).
-    """
+    """Raise a hint unless ``got`` is the fraction of ``logits`` whose argmax is the target."""
     want = float((logits.argmax(dim=1) == targets).float().mean())
     if want > 0 and abs(got - 100 * want) < 1e-4:
         raise Hint(
@@ -254,8 +192,7 @@ def expect_accuracy(got: float, logits: Tensor, targets: Tensor, *, name: str, i
 
 def superposition_output(model: Any, name: str, n_features: int, count: int) -> Tensor:
     """Return `model` on seeded inputs `a`, `b`, `a + b` and `0`, `count` rows each, stacked."""
-    generator = torch.Generator().manual_seed(0)
-    a, b = 2 * torch.randn(2, count, n_features, generator=generator)
+    a, b = 2 * torch.randn(2, count, n_features, generator=torch.Generator().manual_seed(0))
     inputs = torch.cat([a, b, a + b, torch.zeros_like(a)])
     return model_output(model, name, inputs, n_features=n_features)
 
