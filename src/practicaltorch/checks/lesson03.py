@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.functional import pad
 
 from practicaltorch.checks import check_decreasing, check_metric, expect_close, expect_predictions
 from practicaltorch.checks._core import CheckResult, Hint, call, check, number
@@ -27,9 +27,7 @@ _BROADCAST = "subtracting tensors of shapes (N, 1) and (N,) broadcasts to (N, N)
 @check("features")
 def features(chosen: Any) -> str:
     """Check the inputs: species, sex and the three bill and flipper measurements."""
-    expect_columns(
-        chosen, target=TARGET, why="the value to predict: the network would copy it. Remove it"
-    )
+    expect_columns(chosen, target=TARGET, why="the value to predict: the net would copy it")
     missing = [name for name in MASS_FEATURES if name not in chosen]
     if missing:
         why = _WHY.get(missing[0], "a measurement of the bird's size")
@@ -72,9 +70,7 @@ def dataset(
     targets = torch.stack([data[i][1] for i in range(size)]).double()
     mean, std = float(targets.mean()), float(targets.std(correction=0))
     if abs(mean) > 0.1 or abs(std - 1) > 0.1:
-        raise Hint(
-            f"`{name}` targets have mean {mean:.3g}, std {std:.3g}: pass standardise_target=True"
-        )
+        raise Hint(f"`{name}` targets: mean {mean:.2f}, std {std:.2f}; use standardise_target=True")
     if valid is not None:
         _expect_valid_split(valid, data, n_features)
     return f"`{name}` holds {size} birds: ({n_features},) inputs, a standardised (1,) target"
@@ -83,7 +79,7 @@ def dataset(
 @check("{name}")
 def grams(values: Any, expected: Any, *, name: str = "first_grams") -> str:
     """Check standardised targets were converted back to grams (a tensor, array or list)."""
-    want = torch.tensor(np.array(expected, dtype=np.float64)).reshape(-1)
+    want = torch.tensor(expected, dtype=torch.float64).reshape(-1)
     try:
         got = torch.as_tensor(values, dtype=torch.float64).detach().reshape(-1)
     except (TypeError, ValueError, RuntimeError):
@@ -97,12 +93,9 @@ def grams(values: Any, expected: Any, *, name: str = "first_grams") -> str:
 
 def _least_squares(fit_on: Any, score_on: Any) -> tuple[Tensor, Tensor]:
     """Return least squares fitted on ``fit_on`` for ``score_on``, and the truth, in grams."""
-
-    def design(x: Tensor) -> Tensor:
-        return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
-
-    weights = torch.linalg.lstsq(design(fit_on.features), fit_on.targets.double()).solution
-    predicted = fit_on.unscale_target(design(score_on.features) @ weights)
+    fit_x, score_x = (pad(s.features.double(), (0, 1), value=1.0) for s in (fit_on, score_on))
+    weights = torch.linalg.lstsq(fit_x, fit_on.targets.double()).solution
+    predicted = fit_on.unscale_target(score_x @ weights)
     return predicted, score_on.unscale_target(score_on.targets.double())
 
 
@@ -156,13 +149,9 @@ def model(net: Any, n_features: int, *, name: str = "model") -> str:
     if tuple(output.shape) == (32,):
         raise Hint(f"`{name}` returns shape (8,): keep the (N, 1) shape of the targets")
     if tuple(output.shape) != (32, 1):
-        raise Hint(
-            f"`{name}` maps 8 birds to {tuple(output[:8].shape)}, not (8, 1): use out_features=1"
-        )
+        raise Hint(f"`{name}` gives {tuple(output[:8].shape)} for 8 birds: use out_features=1")
     if (output >= 0).all():
-        raise Hint(
-            f"`{name}` is never negative, unlike half the scaled masses: drop the last activation"
-        )
+        raise Hint(f"`{name}` is never negative, unlike half the scaled masses: no last activation")
     hint = f"`{name}` is linear in its inputs, least squares again: add a hidden layer"
     expect_not_affine(output, hint)
     parameters = sum(p.numel() for p in net.parameters())
@@ -195,9 +184,7 @@ def mae(
         if abs(got - mean_error) > 1e-3 * got:
             if abs(got - root_mean_square) <= 1e-3 * got:
                 raise Hint("`mlp_mae` is the root-mean-square error: take the mean absolute error")
-            raise Hint(
-                f"`mlp_mae` is {got:.4g}, but predicted_grams give an MAE of {mean_error:.4g}"
-            )
+            raise Hint(f"`mlp_mae` is {got:.4g}; predicted_grams give MAE {mean_error:.4g}")
     bar = BASELINE_FACTOR * float(baseline_mae)
     return check_metric(got, bar, name=name, higher_is_better=False, unit="g")
 
@@ -216,14 +203,10 @@ def positive(predict: Any, inputs: Tensor, *, name: str = "predict_grams") -> st
     values = output.detach().reshape(-1).double().cpu()
     typical = float(values[: len(inputs)].median())
     if typical < 100:
-        raise Hint(
-            f"`{name}` is typically {typical:.3g}: log-mass? Undo the scaling, then torch.exp"
-        )
+        raise Hint(f"`{name}` is typically {typical:.3g}: log-mass? Unscale it, then torch.exp")
     if typical > 20000:
         raise Hint(f"`{name}` is typically {typical:.3g} g: undo the scaling first")
     bad = int((values <= 0).sum())
     if bad:
-        raise Hint(
-            f"`{name}` gives {bad} non-positive masses on odd inputs: exp(log-mass), or softplus"
-        )
+        raise Hint(f"`{name}` has {bad} non-positive masses on odd inputs: use exp or softplus")
     return f"`{name}` gives masses in grams (typically {typical:.0f} g), always positive"

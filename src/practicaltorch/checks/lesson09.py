@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.functional import mse_loss
 
-from practicaltorch.checks import Hint, call, check, expect_tensor, model_output, number
+from practicaltorch.checks import Hint, call, check, expect_shape, expect_tensor, number
+from practicaltorch.checks._core import model_output
 from practicaltorch.data import lorenz96
 from practicaltorch.data.lorenz96 import Lorenz96, Truth
 from practicaltorch.models.lorenz96 import CubicPolynomial, Scaled
@@ -25,9 +27,9 @@ def coupling(u: Any, y: Tensor, settings: Lorenz96 | None = None) -> str:
     settings = settings or Lorenz96()
     members, k, j = y.shape
     value = expect_tensor(u, name="u0")
-    if tuple(value.shape) in {(members, j), (k, j)}:
-        raise Hint(f"`u0` has shape {tuple(value.shape)}: sum over j, the last axis (dim=-1)")
-    got = expect_tensor(value, shape=(members, k), name="u0").detach().double()
+    axis = "`u0` sums over the wrong axis: sum over j, the last axis (dim=-1)"
+    expect_shape(value, (members, k), name="u0", slips={(members, j): axis, (k, j): axis})
+    got = value.detach().double()
     want = lorenz96.coupling_term(y, settings)
     if torch.allclose(got, want, rtol=1e-6, atol=1e-9):
         return f"`u0` is the coupling term, shape {tuple(value.shape)}"
@@ -38,11 +40,6 @@ def coupling(u: Any, y: Tensor, settings: Lorenz96 | None = None) -> str:
     }
     other = "differs from (h c / b) * y0.sum(dim=-1)"
     raise Hint(f"`u0` {next((h for h, v in slips.items() if torch.allclose(got, v)), other)}")
-
-
-def _pairs(truth: Truth, rows: Tensor) -> tuple[Tensor, Tensor]:
-    k = truth.settings.K
-    return truth.x[rows].reshape(-1, k), truth.u[rows].reshape(-1, k)
 
 
 @check("x_train", "u_train", "x_valid", "u_valid")
@@ -64,8 +61,10 @@ def time_split(
         raise Hint(f"`x_train` has shape {tuple(x_train.shape)}, not (N, {k}): .reshape(-1, {k})")
     if x_train.shape != u_train.shape or x_valid.shape != u_valid.shape:
         raise Hint("each x and its u must have the same shape: choose the same rows of both")
-    want_train = _pairs(truth, truth.times < train_until)
-    want_valid = _pairs(truth, truth.times >= train_until + gap)
+    want_train, want_valid = (
+        (truth.x[rows].reshape(-1, k), truth.u[rows].reshape(-1, k))
+        for rows in (truth.times < train_until, truth.times >= train_until + gap)
+    )
     if len(x_train) + len(x_valid) == truth.x[..., 0].numel() and len(x_valid) > len(want_valid[0]):
         raise Hint("there is no gap: leave out the samples from train_until to train_until + gap")
     if x_train.shape == want_train[0].shape and not torch.equal(x_train, want_train[0]):
@@ -107,9 +106,7 @@ def local_net(net: Any) -> str:
     example = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
     output = model_output(net, "local_net", example)
     if output.dim() == 3:
-        raise Hint(
-            f"`local_net` returns {tuple(output.shape)}: drop the channel axis, nn.Flatten()"
-        )
+        raise Hint(f"`local_net` gives {tuple(output.shape)}: drop the channel axis, nn.Flatten()")
     if output.dim() == 2 and output.shape[1] < 8:
         raise Hint("`local_net` shortens the ring: pad by kernel_size // 2 (padding=2)")
     expect_tensor(output, shape=(4, 8), name="local_net(x)")
@@ -133,9 +130,7 @@ def scaling(
     want = [float(t) for t in (x_train.mean(), x_train.std(), u_train.mean(), u_train.std())]
     for value, expected, name in zip(got, want, names):
         if not math.isclose(value, expected, rel_tol=0.01, abs_tol=0.01):
-            raise Hint(
-                f"`{name}` is {value:.4g}, not {expected:.4g}: one number over all training states"
-            )
+            raise Hint(f"`{name}` is {value:.4g}, not {expected:.4g}: use all training states")
     return f"X: mean {got[0]:.3f}, std {got[1]:.3f}; U: mean {got[2]:.3f}, std {got[3]:.3f}"
 
 
@@ -144,22 +139,18 @@ def offline(net: Any, poly: Any, x_valid: Tensor, u_valid: Tensor) -> str:
     """Check the wrapped network's offline error, in physical units, against the polynomial."""
     predicted = model_output(net, "net_param", x_valid)
     expect_tensor(predicted, shape=tuple(x_valid.shape), name="net_param(x_valid)")
-    got, spread, u_spread = _rmse(predicted, u_valid), float(predicted.std()), float(u_valid.std())
+    got = float(mse_loss(predicted.double(), u_valid.double()).sqrt())
     with torch.no_grad():
-        baseline = _rmse(poly(x_valid), u_valid)
+        baseline = float(mse_loss(poly(x_valid).double(), u_valid.double()).sqrt())
+    spread, u_spread = float(predicted.std()), float(u_valid.std())
     if spread < 0.5 * u_spread and got > baseline:
-        raise Hint(
-            f"outputs spread {spread:.3g}, U {u_spread:.3g}: wrap the network in Scaled(...)"
-        )
+        raise Hint(f"outputs spread {spread:.3g}, U {u_spread:.3g}: standardised? Use Scaled(...)")
     if not got < baseline:
         raise Hint(
-            f"offline RMSE {got:.3f} is not below the polynomial's {baseline:.3f}: scale the data"
+            f"offline RMSE {got:.3f} is not below the polynomial's {baseline:.3f}: train the "
+            "circular local network on the standardised pairs"
         )
     return f"offline RMSE of U: network {got:.3f}, polynomial {baseline:.3f}"
-
-
-def _rmse(a: Tensor, b: Tensor) -> float:
-    return float((a.double() - b.double()).pow(2).mean().sqrt())
 
 
 @check("forecast_rmse", "rmse_curves")
@@ -168,10 +159,8 @@ def forecast(function: Any, curves: Any, forecasts: Mapping[str, Any], test: Tru
     probe = torch.randn(2, 5, 3, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     got = expect_tensor(call(function, "forecast_rmse", *probe), name="forecast_rmse(...)")
     want = lorenz96.forecast_rmse(*probe)
-    if got.numel() == 1:
-        raise Hint("`forecast_rmse` returns one number: keep the lead-time axis, mean(dim=(1, 2))")
-    if tuple(got.shape) != (5,):
-        raise Hint(f"`forecast_rmse` returns shape {tuple(got.shape)}; expected (T,) = (5,)")
+    one = "`forecast_rmse` returns one number: keep the lead-time axis, mean(dim=(1, 2))"
+    expect_shape(got, (5,), name="forecast_rmse(...)", slips={(): one, (1,): one})
     if torch.allclose(got.double(), want**2):
         raise Hint("`forecast_rmse` returns the mean squared error: take the square root")
     if not torch.allclose(got.double(), want):
@@ -244,20 +233,18 @@ def online_bar(
     ``at_one`` indexes the lead time of one model time unit; a climate distance above the
     polynomial's by at most ``floor`` (two truth runs' distance: sampling noise) is accepted.
     """
-    names = ("none", "polynomial", "network")
-    rmse = {name: float(curves[name][at_one]) for name in names}
-    climate = {name: float(distances[name]) for name in names}
-    rmse_ratio, none_rmse = (rmse[n] / rmse["polynomial"] for n in ("network", "none"))
-    climate_ratio, none_climate = (climate[n] / climate["polynomial"] for n in ("network", "none"))
-    within_noise = climate["network"] - climate["polynomial"] <= floor
+    rmse = {n: float(curves[n][at_one] / curves["polynomial"][at_one]) for n in ("network", "none")}
+    climate = {n: float(distances[n] / distances["polynomial"]) for n in ("network", "none")}
+    within_noise = float(distances["network"] - distances["polynomial"]) <= floor
     summary = (
-        f"network / polynomial: RMSE at 1 MTU {rmse_ratio:.2f}, climate distance "
-        f"{climate_ratio:.2f} (bar <= {RATIO}"
+        f"network / polynomial: RMSE at 1 MTU {rmse['network']:.2f}, climate distance "
+        f"{climate['network']:.2f} (bar <= {RATIO}"
         + (f", or within the sampling floor {floor:.3f}" if floor else "")
-        + f"); no parameterisation: {none_rmse:.1f}x and {none_climate:.1f}x the polynomial's"
+        + f"); no parameterisation: {rmse['none']:.1f}x and {climate['none']:.1f}x the "
+        "polynomial's"
     )
-    if rmse_ratio > RATIO or (climate_ratio > RATIO and not within_noise):
+    if rmse["network"] > RATIO or (climate["network"] > RATIO and not within_noise):
         raise Hint(summary)
-    if min(none_rmse, none_climate) < NONE_FACTOR:
+    if min(rmse["none"], climate["none"]) < NONE_FACTOR:
         raise Hint(summary + ": no parameterisation should be clearly worse")
     return summary
