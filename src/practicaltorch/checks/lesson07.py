@@ -1,8 +1,4 @@
-"""Self-checks for lesson 07: overfitting, early stopping, schedules, augmentation, model size.
-
-The schedule and augmentation checks run the learner's functions on probes (a dummy
-optimiser, a batch of marked squares) and look at what they do.
-"""
+"""Self-checks for lesson 07: overfitting, early stopping, schedules, augmentation, model size."""
 
 from __future__ import annotations
 
@@ -19,6 +15,7 @@ from practicaltorch.training.loop import History, evaluate
 
 RESTORE_TOLERANCE = 0.01
 """The restored model's validation loss may exceed the best epoch's by at most 1%."""
+_MARK = 3.0  # the probe images' one marked pixel, so every shift is distinguishable
 
 
 def _series(history: Any, key: str) -> list[float] | None:
@@ -28,34 +25,26 @@ def _series(history: Any, key: str) -> list[float] | None:
         return None
 
 
+def _best(history: Any, key: str, pick: Any = min) -> int | None:
+    """Return the epoch where ``history[key]`` is lowest (or highest), or None if absent."""
+    series = _series(history, key)
+    return int(history["epoch"][series.index(pick(series))]) if series else None
+
+
 @check("best_epoch")
 def best_epoch(value: Any, history: History) -> str:
     """Check the learner found the epoch (counting from 1) with the lowest validation loss."""
-    losses = history["valid_loss"]
-    epochs = [int(e) for e in history["epoch"]]
-    right = epochs[losses.index(min(losses))]
-    got = number(value, "best_epoch")
+    got, right = number(value, "best_epoch"), _best(history, "valid_loss")
     if not got.is_integer():
         raise Hint(f"`best_epoch` is {got}, not a whole number: an epoch counts from 1")
     if got == right:
         return f"`best_epoch` is {right}: after it the validation loss only rises"
-    if got == right - 1:
-        raise Hint(
-            f"`best_epoch` is {got:.0f}, one too few: that is a list index counting from 0; "
-            "epochs count from 1 (use history['epoch'])"
-        )
-    train = history["train_loss"]
-    if got == epochs[train.index(min(train))]:
-        raise Hint(
-            f"`best_epoch` is {got:.0f}, the epoch of the lowest *training* loss; look at "
-            "history['valid_loss']"
-        )
-    accuracy = _series(history, "valid_accuracy")
-    if accuracy and got == epochs[accuracy.index(max(accuracy))]:
-        raise Hint(
-            f"`best_epoch` is {got:.0f}, the epoch of the highest validation *accuracy*; this "
-            "task asks for the lowest validation loss"
-        )
+    if right and got == right - 1:
+        raise Hint("`best_epoch` is one too few: an index counting from 0; use history['epoch']")
+    if got == _best(history, "train_loss"):
+        raise Hint("`best_epoch` is the epoch of the lowest *training* loss; use 'valid_loss'")
+    if got == _best(history, "valid_accuracy", max):
+        raise Hint("`best_epoch` has the highest validation *accuracy*, not the lowest loss")
     raise Hint(f"`best_epoch` is {got:.0f}; the lowest validation loss is at another epoch")
 
 
@@ -67,7 +56,6 @@ def early_stopping(
     valid_batches: Iterable[tuple[Tensor, Tensor]],
     *,
     max_epochs: int,
-    device: torch.device | str | None = None,
 ) -> str:
     """Check early stopping stopped before the limit and restored the best epoch's weights."""
     if not isinstance(stopper, EarlyStopping):
@@ -82,30 +70,20 @@ def early_stopping(
     if not losses:
         raise Hint("`stopped` should be the history fit returned, with a 'valid_loss'")
     if len(losses) >= max_epochs:
-        raise Hint(
-            f"training ran all {max_epochs} epochs: early stopping never triggered. Use a "
-            "patience of a few epochs (4), not more than the run is long"
-        )
+        raise Hint(f"all {max_epochs} epochs ran: early stopping never triggered (use patience=4)")
     if not stopper.restore_best:
-        raise Hint(
-            "`stopper` has restore_best=False, so the model keeps the last epoch's weights, "
-            "which are already overfitting: set restore_best=True"
-        )
-    parameter = next(model.parameters(), None)
-    where = torch.device(device) if device is not None else None
-    if where is None:
-        where = parameter.device if parameter is not None else torch.device("cpu")
-    restored_loss = evaluate(model, valid_batches, nn.CrossEntropyLoss(), where)["loss"]
+        raise Hint("`stopper` keeps the last epoch's overfit weights: set restore_best=True")
+    device = next(model.parameters(), torch.empty(0)).device
+    restored = evaluate(model, valid_batches, nn.CrossEntropyLoss(), device)["loss"]
     best = min(losses)
-    if restored_loss > best * (1 + RESTORE_TOLERANCE):
+    if restored > best * (1 + RESTORE_TOLERANCE):
         raise Hint(
-            f"the model's validation loss is {restored_loss:.4g}, but the best epoch reached "
-            f"{best:.4g}: the best weights were not restored (was this model the one trained "
-            "with the stopper?)"
+            f"the model's validation loss is {restored:.4g}, the best epoch's {best:.4g}: the best "
+            "weights were not restored (was this model the one trained with the stopper?)"
         )
     return (
         f"stopped after {len(losses)} of {max_epochs} epochs and restored epoch "
-        f"{stopper.best_epoch} (validation loss {restored_loss:.4g}, best {best:.4g})"
+        f"{stopper.best_epoch} (validation loss {restored:.4g}, best {best:.4g})"
     )
 
 
@@ -115,7 +93,7 @@ def _learning_rates(make: Any, kind: str, epochs: int, steps: int) -> list[float
     scheduler = call(make, "make_scheduler", kind, optimizer, epochs, steps)
     if not isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
         raise Hint(
-            f"make_scheduler({kind!r}, ...) returned {type(scheduler).__name__}, not a scheduler"
+            f"make_scheduler({kind!r}, ...) gave {type(scheduler).__name__}, not a scheduler"
         )
     rates: list[float] = []
     try:
@@ -129,8 +107,8 @@ def _learning_rates(make: Any, kind: str, epochs: int, steps: int) -> list[float
                 scheduler.step()
     except ValueError as error:
         raise Hint(
-            f"the {kind} scheduler could not be stepped {epochs * steps} times ({error}). "
-            "OneCycleLR needs total_steps=epochs * steps_per_epoch: it is stepped every batch"
+            f"the {kind} scheduler could not be stepped {epochs * steps} times ({error}): "
+            "OneCycleLR is stepped every batch, so total_steps=epochs * steps_per_epoch"
         ) from None
     return rates
 
@@ -146,8 +124,8 @@ def schedulers(make: Any, *, epochs: int = 9, steps: int = 5) -> str:
         raise Hint("the 'step' schedule never lowers the rate: use StepLR(step_size=epochs // 3)")
     if len(drops) > 3 or per_epoch[-1] < 1e-4 * per_epoch[0]:
         raise Hint(
-            f"the 'step' schedule lowers the rate {len(drops)} times in {epochs} epochs, down to "
-            f"{per_epoch[-1]:.1e}: step_size is in epochs; use epochs // 3"
+            f"the 'step' schedule lowers the rate {len(drops)} times in {epochs} epochs: "
+            "step_size is in epochs; use epochs // 3"
         )
     if abs(per_epoch[drops[0]] / per_epoch[0] - 0.1) > 1e-6:
         raise Hint("the 'step' schedule should divide the rate by 10 each time (gamma=0.1)")
@@ -155,47 +133,29 @@ def schedulers(make: Any, *, epochs: int = 9, steps: int = 5) -> str:
     peak = max(cycle)
     peak_at = cycle.index(peak)
     if abs(peak - 0.1) > 1e-3:
-        raise Hint(
-            f"the one-cycle peak is {peak:.3g}; use max_lr=optimizer.param_groups[0]['lr'] (0.1 "
-            "in this probe)"
-        )
+        raise Hint(f"the one-cycle peak is {peak:.3g}: use max_lr=optimizer.param_groups[0]['lr']")
     if not 0 < peak_at < len(cycle) - 1 or cycle[-1] > 0.01 * peak:
-        raise Hint(
-            "the one-cycle rate should warm up, peak, and end near zero after "
-            "epochs * steps_per_epoch batches: check total_steps"
-        )
+        raise Hint("the one-cycle rate should warm up, peak and end near zero: check total_steps")
     return (
         f"StepLR divides the rate by 10 at epochs {drops}; OneCycleLR peaks at batch {peak_at} "
         f"of {len(cycle)} and ends at {cycle[-1]:.1e}"
     )
 
 
-_MARK = 3.0  # one asymmetric pixel, so every shift is distinguishable
-
-
-def _probe_digits(background: float, count: int = 200) -> Tensor:
-    """``count`` 28x28 'images': background with a bright block and one marked pixel at (12, 12)."""
-    images = torch.full((count, 1, 28, 28), background)
-    images[:, :, 10:18, 11:17] = 2.0
-    images[:, :, 12, 12] = _MARK
-    return images
-
-
 def _shift_once(function: Any, images: Tensor, max_shift: int, seed: int) -> Tensor:
     out = call(function, "shift_images", images, max_shift, torch.Generator().manual_seed(seed))
     if not isinstance(out, Tensor) or out.shape != images.shape:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise Hint(
-            f"`shift_images` returned {shape}, expected {tuple(images.shape)}: cut a 28x28 "
-            "window out of the padded images"
-        )
+        raise Hint(f"`shift_images` returned {shape}, expected {tuple(images.shape)}: crop 28x28")
     return out
 
 
 @check("shift_images")
 def shift(function: Any, *, background: float, max_shift: int = 2) -> str:
     """Check a random-shift augmentation: per-image offsets, background fill, seeded, in range."""
-    images = _probe_digits(background)
+    images = torch.full((200, 1, 28, 28), background)  # a bright block and one marked pixel
+    images[:, :, 10:18, 11:17] = 2.0
+    images[:, :, 12, 12] = _MARK
     original = images.clone()
     with torch.random.fork_rng():
         out = _shift_once(function, images, max_shift, seed=0)
@@ -208,33 +168,20 @@ def shift(function: Any, *, background: float, max_shift: int = 2) -> str:
     if torch.equal(out, images):
         raise Hint("`shift_images` returned the images unchanged: no image was shifted")
     if bool((out == 0).any()) and background != 0:
-        raise Hint(
-            "the uncovered pixels are 0, but the background of standardised images is "
-            f"{background:.3f}: pad with value=background"
-        )
-    if not torch.allclose(
-        (out - background).sum(dim=(1, 2, 3)), (images - background).sum(dim=(1, 2, 3)), rtol=1e-4
-    ):
-        raise Hint(
-            "the shifted images do not hold the same digit: cut windows of the padded batch "
-            "with offsets between 0 and 2 * max_shift, without resizing"
-        )
+        raise Hint(f"the new pixels are 0, not {background:.3f}: pad with value=background")
+    mass = (out - background).sum(dim=(1, 2, 3))
+    if not torch.allclose(mass, (images - background).sum(dim=(1, 2, 3)), rtol=1e-4):
+        raise Hint("the shifted images lost part of the digit: crop the padded batch, not resize")
     if not torch.equal(out, again) or torch.equal(out, other):
-        raise Hint(
-            "the shifts do not follow `generator`: draw them with "
-            "torch.randint(..., generator=generator), so a seeded run repeats exactly"
-        )
+        raise Hint("the shifts ignore `generator`: use torch.randint(..., generator=generator)")
     marks = np.array([(image[0] == _MARK).nonzero()[0].tolist() for image in out]) - 12
     if len({tuple(m) for m in marks}) < 2:
-        raise Hint(
-            "every image in the batch got the same shift: draw a separate random offset for "
-            "each image"
-        )
+        raise Hint("every image in the batch got the same shift: draw an offset for each image")
     if int(np.abs(marks).max()) > max_shift:
         raise Hint(f"some images moved by more than max_shift={max_shift} pixels")
     if {int(marks.min()), int(marks.max())} != {-max_shift, max_shift}:
         raise Hint(
-            f"no image moved by the full {max_shift} pixels both ways: draw offsets with "
+            f"no image moved by the full {max_shift} pixels both ways: use "
             "torch.randint(0, 2 * max_shift + 1, ...), whose upper end is left out"
         )
     return f"`shift_images` moves each image on its own, by up to {max_shift} pixels each way"
@@ -242,35 +189,32 @@ def shift(function: Any, *, background: float, max_shift: int = 2) -> str:
 
 @check("count_parameters")
 def parameters(function: Any) -> str:
-    """Check ``count_parameters`` on a small model: an int, weights and biases."""
+    """Check ``count_parameters`` on a 784-16-10 network: an int, weights and biases."""
     probe = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
-    got = call(function, "count_parameters", probe)
-    want = 784 * 16 + 16 + 16 * 10 + 10
+    got, want = call(function, "count_parameters", probe), 784 * 16 + 16 + 16 * 10 + 10
     if isinstance(got, Tensor | float):
         raise Hint(f"`count_parameters` returned a {type(got).__name__}: return an int")
-    if got == 784 * 16 + 16 * 10:
-        raise Hint("`count_parameters` left out the biases: count every tensor in parameters()")
-    if got == len(list(probe.parameters())):
-        raise Hint("`count_parameters` counts tensors, not numbers: add up p.numel()")
+    slips = {
+        784 * 16 + 16 * 10: "left out the biases: count every tensor in parameters()",
+        len(list(probe.parameters())): "counts tensors, not numbers: add up p.numel()",
+    }
     if got != want:
-        raise Hint(f"`count_parameters` gave {got} for a 784-16-10 network; expected {want}")
+        raise Hint(f"`count_parameters` {slips.get(got, f'gave {got}; expected {want}')}")
     return f"`count_parameters` gives {want:,} for a 784-16-10 network"
+
+
+def _last(history: Any) -> tuple[float, float]:
+    loss, accuracy = _series(history, "valid_loss"), _series(history, "valid_accuracy")
+    if not (loss and accuracy):
+        raise Hint("both histories need 'valid_loss' and 'valid_accuracy' (pass metrics to fit)")
+    return loss[-1], accuracy[-1]
 
 
 @check("regularised")
 def improved(regularised: Any, overfit: Any) -> str:
     """Check the regularised run beats the overfit one on validation loss and accuracy."""
-    loss_r, loss_o = _series(regularised, "valid_loss"), _series(overfit, "valid_loss")
-    acc_r, acc_o = _series(regularised, "valid_accuracy"), _series(overfit, "valid_accuracy")
-    if not (loss_r and loss_o and acc_r and acc_o):
-        raise Hint("both histories need 'valid_loss' and 'valid_accuracy' (pass metrics to fit)")
-    if loss_r[-1] >= loss_o[-1] or acc_r[-1] <= acc_o[-1]:
-        raise Hint(
-            f"the regularised model ends with validation loss {loss_r[-1]:.3f} and accuracy "
-            f"{100 * acc_r[-1]:.1f}%, the overfit one with {loss_o[-1]:.3f} and "
-            f"{100 * acc_o[-1]:.1f}%: it should beat both"
-        )
-    return (
-        f"regularised: validation loss {loss_r[-1]:.3f} vs {loss_o[-1]:.3f}, accuracy "
-        f"{100 * acc_r[-1]:.1f}% vs {100 * acc_o[-1]:.1f}%"
-    )
+    (loss_r, acc_r), (loss_o, acc_o) = _last(regularised), _last(overfit)
+    summary = f"validation loss {loss_r:.3f} vs {loss_o:.3f}, accuracy {acc_r:.1%} vs {acc_o:.1%}"
+    if loss_r >= loss_o or acc_r <= acc_o:
+        raise Hint(f"regularised vs overfit: {summary}; the regularised model should beat both")
+    return f"regularised vs overfit: {summary}"

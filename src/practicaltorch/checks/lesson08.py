@@ -1,8 +1,4 @@
-"""Self-checks for lesson 08: devices, mixed precision, channels_last and torchrun.
-
-The training-step check runs the learner's step on a probe that records whether
-autocast was on in the forward and the backward pass, and compares the weights.
-"""
+"""Self-checks for lesson 08: devices, mixed precision, channels_last and torchrun."""
 
 from __future__ import annotations
 
@@ -15,8 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from practicaltorch.checks._core import Hint, call, check, number
-
-_CPU = torch.device("cpu")
+from practicaltorch.checks.probes import probe_batches
 
 
 class _Probe(nn.Module):
@@ -33,11 +28,8 @@ class _Probe(nn.Module):
         self.forwards.append((*cpu, torch.is_autocast_enabled("cuda")))
         out: Tensor = self.linear(x)
         if out.requires_grad:
-            out.register_hook(self._record_backward)
+            out.register_hook(lambda _: self.backwards.append(torch.is_autocast_enabled("cpu")))
         return out
-
-    def _record_backward(self, grad: Tensor) -> None:
-        self.backwards.append(torch.is_autocast_enabled("cpu"))
 
 
 def _reference(start: _Probe, batches: list[tuple[Tensor, Tensor]], *, clear: bool) -> Tensor:
@@ -60,8 +52,7 @@ def _expect_autocast(probe: _Probe) -> None:
     enabled, dtype, on_cuda = probe.forwards[-1]
     if not enabled and on_cuda:
         raise Hint(
-            "autocast is on for 'cuda', but the model runs on the CPU here: use "
-            "torch.autocast(device_type=device.type, ...)"
+            "autocast is on for 'cuda', not the CPU the model is on: device_type=device.type"
         )
     if not enabled:
         raise Hint(
@@ -69,28 +60,22 @@ def _expect_autocast(probe: _Probe) -> None:
             "`with torch.autocast(device_type=device.type, dtype=torch.bfloat16):`"
         )
     if dtype != torch.bfloat16:
-        raise Hint(
-            f"autocast used {dtype}; use dtype=torch.bfloat16, which needs no gradient scaling"
-        )
+        raise Hint(f"autocast used {dtype}: use torch.bfloat16, which needs no gradient scaling")
     if any(probe.backwards):
         raise Hint("loss.backward() ran inside the autocast block: call it after the with block")
 
 
 @check("train_step")
 def train_step(function: Any) -> str:
-    """Run two of the learner's ``train_step`` calls on a probe: autocast, gradients, update."""
-    generator = torch.Generator().manual_seed(0)
-    batches = [
-        (torch.randn(8, 4, generator=generator), torch.randint(0, 3, (8,), generator=generator))
-        for _ in range(2)
-    ]
+    """Run the learner's ``train_step`` on three probe batches: autocast, gradients, update."""
+    batches = probe_batches((4,), seed=0)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         probe = _Probe()
     start = copy.deepcopy(probe)
-    optimizer = torch.optim.SGD(probe.parameters(), lr=0.1)
+    optimizer, cpu = torch.optim.SGD(probe.parameters(), lr=0.1), torch.device("cpu")
     losses = [
-        call(function, "train_step", probe, x, y, nn.CrossEntropyLoss(), optimizer, _CPU)
+        call(function, "train_step", probe, x, y, nn.CrossEntropyLoss(), optimizer, cpu)
         for x, y in batches
     ]
     _expect_autocast(probe)
@@ -100,8 +85,7 @@ def train_step(function: Any) -> str:
     if not torch.allclose(weight, _reference(start, batches, clear=True), atol=1e-4):
         if torch.allclose(weight, _reference(start, batches, clear=False), atol=1e-4):
             raise Hint(
-                "the second step also used the first batch's gradients, which add up: call "
-                "optimizer.zero_grad() in every step"
+                "the gradients add up from step to step: call optimizer.zero_grad() each step"
             )
         raise Hint(
             "the update differs from one SGD step per call: zero_grad, forward and loss under "
@@ -125,18 +109,12 @@ def channels_last(function: Any) -> str:
     if not isinstance(new_model, nn.Module) or not isinstance(new_images, Tensor):
         raise Hint("`to_channels_last` should return (model, images), in that order")
     weight = next(p for p in new_model.parameters() if p.dim() == 4)
-    layout = torch.channels_last
-    if not weight.is_contiguous(memory_format=layout):
+    if not weight.is_contiguous(memory_format=torch.channels_last):
         raise Hint("the model is not channels_last: model.to(memory_format=torch.channels_last)")
-    if not new_images.is_contiguous(memory_format=layout):
-        raise Hint(
-            "the images are not channels_last: images.contiguous(memory_format=torch.channels_last)"
-        )
+    if not new_images.is_contiguous(memory_format=torch.channels_last):
+        raise Hint("the images are not channels_last: images.to(memory_format=torch.channels_last)")
     if new_images.shape != images.shape or not torch.equal(new_images, images):
-        raise Hint(
-            "the images changed shape or values: channels_last changes only the memory order, "
-            "so do not permute them"
-        )
+        raise Hint("the images changed: channels_last changes only the memory order, not permute")
     return "model and images are channels_last; shapes and values unchanged"
 
 
@@ -165,8 +143,7 @@ def launch_command(command: Any, script: Any, *, processes: int = 2) -> str:
         raise Hint(f"`command` holds a {type(bad).__name__} ({bad!r}): use str(...) for it")
     if "torch.distributed.run" not in words and os.path.basename(words[0]) != "torchrun":
         raise Hint(
-            "`command` does not start torchrun: use sys.executable, '-m', "
-            "'torch.distributed.run', ..."
+            "`command` starts no torchrun: use sys.executable, '-m', 'torch.distributed.run'"
         )
     target = os.fspath(script)
     if target not in words:
@@ -176,10 +153,7 @@ def launch_command(command: Any, script: Any, *, processes: int = 2) -> str:
         if any(w.partition("=")[0] == option for w in words[script_at:]):
             raise Hint(f"'{option}' is torchrun's option: put it before the script, not after")
     if "--standalone" not in words:
-        raise Hint(
-            "add '--standalone': without it torchrun waits for a rendezvous server that does "
-            "not exist"
-        )
+        raise Hint("add '--standalone': without it torchrun waits for a rendezvous server")
     count = _option(words, "--nproc-per-node")
     if count is None:
         raise Hint("say how many processes: '--nproc-per-node', '2'")
@@ -197,10 +171,7 @@ def world_size(result: Any, expected: int = 2) -> str:
         raise Hint("the result has no 'world_size': read the script's result.json")
     size = int(result["world_size"])
     if size != expected:
-        raise Hint(
-            f"the script ran with world size {size}, not {expected}: was it started through "
-            "torch.distributed.run with --nproc-per-node?"
-        )
+        raise Hint(f"the world size was {size}, not {expected}: did torchrun get --nproc-per-node?")
     return f"the script ran as {size} processes and the main process wrote the result"
 
 
@@ -212,17 +183,8 @@ def matches(
     keys = ("valid_loss", "valid_accuracy")
     if not all(isinstance(r, Mapping) and all(k in r for k in keys) for r in (result, reference)):
         raise Hint("both results need 'valid_loss' and 'valid_accuracy'")
-    loss, ref_loss = float(result["valid_loss"]), float(reference["valid_loss"])
-    accuracy, ref_accuracy = float(result["valid_accuracy"]), float(reference["valid_accuracy"])
-    loss_gap = abs(loss - ref_loss) / abs(ref_loss)
-    accuracy_gap = abs(accuracy - ref_accuracy)
-    if loss_gap > loss_rtol or accuracy_gap > accuracy_atol:
-        raise Hint(
-            f"the runs disagree: validation loss {loss:.4f} vs {ref_loss:.4f}, accuracy "
-            f"{100 * accuracy:.2f}% vs {100 * ref_accuracy:.2f}%. Were both given the same "
-            "global batch size, seed and epochs?"
-        )
-    return (
-        f"distributed and single-process runs agree: loss {loss:.4f} vs {ref_loss:.4f} "
-        f"({100 * loss_gap:.2f}%), accuracy {100 * accuracy:.2f}% vs {100 * ref_accuracy:.2f}%"
-    )
+    loss, acc, ref_loss, ref_acc = (float(r[k]) for r in (result, reference) for k in keys)
+    summary = f"validation loss {loss:.4f} vs {ref_loss:.4f}, accuracy {acc:.2%} vs {ref_acc:.2%}"
+    if abs(loss - ref_loss) > loss_rtol * abs(ref_loss) or abs(acc - ref_acc) > accuracy_atol:
+        raise Hint(f"the runs disagree: {summary}. Same global batch size, seed and epochs?")
+    return f"the distributed and single-process runs agree: {summary}"
