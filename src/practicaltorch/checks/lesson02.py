@@ -27,8 +27,8 @@ N_VALID = 60
 """The number of validation birds."""
 
 _BIASED = {
-    "island": "where a bird was caught, not what it is: it fails on birds from other islands",
-    "year": "when a bird was measured, not what it is: it learns each year's catch",
+    "island": "where a bird was caught, not what it is: the network would fail on other islands",
+    "year": "when a bird was measured, not what it is: the network would learn that year's catch",
 }
 
 
@@ -153,17 +153,17 @@ def standardised(data: Any, valid: Any = None, *, name: str = "train_set") -> st
         worst = std[(std - 1).abs().argmax()]
         raise Hint(f"`{name}` has a standard deviation of {worst:.3g}: divide by the training std")
     if valid is not None:
-        _expect_scaled_like(valid, data, continuous)
+        _expect_scaled_like(valid, data, stacked, continuous)
     return f"`{name}` measurements have mean 0 and standard deviation 1"
 
 
-def _expect_scaled_like(valid: Any, train: Any, continuous: list[int]) -> None:
+def _expect_scaled_like(valid: Any, train: Any, scaled: Tensor, continuous: list[int]) -> None:
     """Raise a hint unless the validation items use the training set's mean and std."""
     raw_train, raw_valid = (getattr(d, "features", None) for d in (train, valid))
     if not isinstance(raw_train, Tensor) or not isinstance(raw_valid, Tensor):
         return
     raw_train, raw_valid = raw_train.double(), raw_valid.double()
-    if torch.allclose(_stacked(train, "my_train"), raw_train):
+    if torch.allclose(scaled, raw_train):
         return  # the stored features are already scaled: nothing to compare with
     mean, std = raw_train.mean(0), raw_train.std(0, correction=0)
     got = _stacked(valid, "my_valid")
@@ -245,10 +245,8 @@ def loss_and_optimizer(
 
 def _probe_net() -> nn.Linear:
     """Return a tiny classifier of two features into three classes, with fixed weights."""
-    net = nn.Linear(2, 3)
-    with torch.no_grad():
-        net.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
-        net.bias.zero_()
+    net, weight = nn.Linear(2, 3), torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    net.load_state_dict({"weight": weight, "bias": torch.zeros(3)})
     return net
 
 
@@ -310,7 +308,7 @@ def training_run(
         if len(values) != epochs:
             raise Hint(f"`{label}` has {len(values)} values for {epochs} epochs: one per epoch")
         if any(isinstance(v, tuple) for v in values):
-            raise Hint(f"`{label}` holds pairs: unpack, valid_loss, valid_accuracy = validate(...)")
+            raise Hint(f"`{label}` holds pairs; unpack them: loss, accuracy = validate(...)")
         for v in values:
             number(v, f"the values in {label}")
     expect_decreasing(train_losses, name="train_losses", min_drop=0.5)
@@ -329,8 +327,8 @@ def confusion(matrix: Any, *, total: int = N_VALID, n_classes: int = 3) -> str:
         raise Hint(f"`matrix` is {got}, not {n_classes}x{n_classes}: use confusion_matrix(...)")
     count = int(counts.sum())
     if count != total:
-        where = " (these are the training birds: use valid_set)" if count > total else ""
-        raise Hint(f"`matrix` counts {count} birds, expected {total}{where}: each bird once")
+        where = "the training birds? Use valid_set" if count > total else "count each bird once"
+        raise Hint(f"`matrix` counts {count} birds, expected {total}: {where}")
     return f"`matrix` counts all {total} birds; {int(counts.trace())} on the diagonal (correct)"
 
 
@@ -350,7 +348,7 @@ def probabilities(
     if tuple(probs.shape) != (n_birds, n_classes):
         raise Hint(f"`probs` is {tuple(probs.shape)}, not ({n_birds}, {n_classes}): a row per bird")
     if (probs < 0).any() or (probs > 1).any():
-        raise Hint("`probs` has values outside [0, 1], logits: apply softmax(logits, dim=1)")
+        raise Hint("`probs` has values outside [0, 1]: logits? Apply softmax(logits, dim=1)")
     rows = probs.detach().sum(dim=1)
     if not torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
         raise Hint("the rows of `probs` do not sum to 1: apply softmax over the classes, dim=1")
@@ -359,11 +357,9 @@ def probabilities(
         raw = encoded * data.std + data.mean  # the same columns, not standardised
         want, unscaled = (torch.softmax(model_output(net, "model", x), 1) for x in (encoded, raw))
         given = probs.detach().cpu().float()
-        if torch.allclose(given, unscaled, atol=1e-4) and not torch.allclose(
-            given, want, atol=1e-4
-        ):
-            raise Hint("`probs` come from raw measurements, not standardised: use train_set.encode")
         if not torch.allclose(given, want, atol=1e-4):
-            raise Hint("`probs` are not softmax(model(train_set.encode(new_bird)), 1) in eval mode")
+            if torch.allclose(given, unscaled, atol=1e-4):
+                raise Hint("`probs` come from unstandardised inputs: encode with train_set.encode")
+            raise Hint("`probs` are not softmax(model(train_set.encode(new_bird)), 1), eval mode")
     shown = ", ".join(f"{float(p):.3f}" for p in probs[0])
     return f"`probs` holds one probability per species, summing to 1: {shown}"
