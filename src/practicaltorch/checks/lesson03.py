@@ -47,33 +47,31 @@ def _expect_valid_split(valid: Any, train: Any, n_features: int) -> None:
         raise Hint("`valid_set` scales its target differently: give both standardise_target=True")
 
 
-@check("{name}")
-def dataset(
-    data: Any, valid: Any = None, *, length: int, n_features: int, name: str = "train_set"
-) -> str:
+@check("train_set")
+def dataset(data: Any, valid: Any = None, *, length: int, n_features: int) -> str:
     """Check a body-mass dataset (and ``valid``, its validation split): shapes, dtypes, scaling."""
-    size = call(len, f"len({name})", data)
+    size = call(len, "len(train_set)", data)
     if size != length:
-        raise Hint(f"len({name}) is {size}, expected {length}: check train=True/False")
-    item = call(data.__getitem__, f"{name}[0]", 0)
+        raise Hint(f"len(train_set) is {size}, expected {length}: check train=True/False")
+    item = call(data.__getitem__, "train_set[0]", 0)
     if not isinstance(item, tuple) or len(item) != 2:
-        raise Hint(f"`{name}[0]` should be a pair (features, target)")
+        raise Hint("`train_set[0]` should be a pair (features, target)")
     x, y = item
     if not isinstance(x, Tensor) or tuple(x.shape) != (n_features,) or x.dtype != torch.float32:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise Hint(f"`{name}[0]` features are {shape}; expected ({n_features},) float32")
+        raise Hint(f"`train_set[0]` features are {shape}; expected ({n_features},) float32")
     if not isinstance(y, Tensor) or not y.is_floating_point():
         kind = y.dtype if isinstance(y, Tensor) else type(y).__name__
-        raise Hint(f"`{name}[0]` target is {kind}, not a float tensor: use target={TARGET!r}")
+        raise Hint(f"`train_set[0]` target is {kind}, not a float tensor: use target={TARGET!r}")
     if tuple(y.shape) != (1,):
-        raise Hint(f"`{name}[0]` target has shape {tuple(y.shape)}, not (1,): {_BROADCAST}")
+        raise Hint(f"`train_set[0]` target has shape {tuple(y.shape)}, not (1,): {_BROADCAST}")
     targets = torch.stack([data[i][1] for i in range(size)]).double()
     mean, std = float(targets.mean()), float(targets.std(correction=0))
     if abs(mean) > 0.1 or abs(std - 1) > 0.1:
-        raise Hint(f"`{name}` targets: mean {mean:.2f}, std {std:.2f}; use standardise_target=True")
+        raise Hint(f"targets have mean {mean:.2f}, std {std:.2f}: pass standardise_target=True")
     if valid is not None:
         _expect_valid_split(valid, data, n_features)
-    return f"`{name}` holds {size} birds: ({n_features},) inputs, a standardised (1,) target"
+    return f"`train_set` holds {size} birds: ({n_features},) inputs, a standardised (1,) target"
 
 
 @check("{name}")
@@ -164,18 +162,11 @@ def losses(values: Any, *, name: str = "training loss") -> CheckResult:
 
 
 @check("mlp_mae")
-def mae(
-    value: Any,
-    baseline_mae: float,
-    predicted: Any = None,
-    truth: Any = None,
-    *,
-    name: str = "network validation MAE",
-) -> CheckResult:
+def mae(value: Any, baseline_mae: float, predicted: Any = None, truth: Any = None) -> CheckResult:
     """Check the network's MAE (that of ``predicted`` against ``truth``) against the baseline."""
-    got = number(value, name)
+    got = number(value, "mlp_mae")
     if got < 10:
-        raise Hint(f"{name} is {got:.4g}: convert to grams before the error")
+        raise Hint(f"`mlp_mae` is {got:.4g}: convert to grams before the error")
     if predicted is not None and truth is not None:
         if not isinstance(truth, Tensor):
             raise Hint(f"`valid_grams` is a {type(truth).__name__}: keep it as a tensor")
@@ -186,7 +177,7 @@ def mae(
                 raise Hint("`mlp_mae` is the root-mean-square error: take the mean absolute error")
             raise Hint(f"`mlp_mae` is {got:.4g}; predicted_grams give MAE {mean_error:.4g}")
     bar = BASELINE_FACTOR * float(baseline_mae)
-    return check_metric(got, bar, name=name, higher_is_better=False, unit="g")
+    return check_metric(got, bar, name="network validation MAE", higher_is_better=False, unit="g")
 
 
 @check("{name}")
