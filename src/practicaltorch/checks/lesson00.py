@@ -149,8 +149,7 @@ def mse_gradients(function: Any) -> str:
             raise Hint(hint)
     raise Hint(
         f"gradients at m={m}, c={c} are {tuple(round(g, 4) for g in got)}, expected "
-        f"({dm:.4g}, {dc:.4g}). Differentiate (y - (m * x + c)) ** 2 with the chain rule, "
-        "then average over the points"
+        f"({dm:.4g}, {dc:.4g}): differentiate (y - (m * x + c)) ** 2, then average"
     )
 
 
@@ -159,9 +158,7 @@ def descent(m: Any, c: Any, losses: Any, *, name: str = "gradient descent") -> s
     """Check a gradient-descent fit (numbers or 0-d tensors): the loss fell to least squares."""
     try:
         if any(isinstance(v, Tensor) and v.requires_grad for v in losses):
-            raise Hint(
-                "`losses` holds tensors with their graphs, filling memory: append loss.item()"
-            )
+            raise Hint("`losses` keeps every step's graph in memory: append loss.item()")
         values = [as_number(v) for v in losses]
         got_m, got_c = as_number(m), as_number(c)
     except (TypeError, ValueError, RuntimeError):
@@ -170,15 +167,12 @@ def descent(m: Any, c: Any, losses: Any, *, name: str = "gradient descent") -> s
         raise Hint("`losses` needs one value per step: losses.append(loss) inside the loop")
     first, last = values[0], values[-1]
     if not all(math.isfinite(v) for v in [*values, got_m, got_c]):
-        raise Hint(
-            f"{name} blew up to NaN or infinity: the learning rate is too large, or the "
-            "update has the wrong sign (it should be m - lr * dL/dm)"
-        )
+        raise Hint(f"{name} hit NaN or infinity: lower the learning rate or fix the update's sign")
     ratios = [b / a for a, b in itertools.pairwise(values) if a > 0]  # safe descent only falls
     if any(r > 1.01 for r in ratios) and any(r < 0.99 for r in ratios[1:]):
         raise Hint(
             f"in {name} the loss went up and down instead of falling steadily: the gradients "
-            "add up from step to step. Reset them after every update (m.grad.zero_())"
+            "add up. Reset them after every update (m.grad.zero_() or optimizer.zero_grad())"
         )
     if last > first:
         raise Hint(
@@ -189,8 +183,7 @@ def descent(m: Any, c: Any, losses: Any, *, name: str = "gradient descent") -> s
         raise Hint(f"in {name} the loss stayed at {first:.4g}: the parameters never changed")
     best_m, best_c = least_squares_line()
     fit = f"m = {got_m:.4f}, c = {got_c:.4f}"
-    tol = FIT_TOLERANCE
-    if abs(got_m - best_m) > tol or abs(got_c - best_c) > tol:
+    if max(abs(got_m - best_m), abs(got_c - best_c)) > FIT_TOLERANCE:
         raise Hint(
             f"{name} stopped at {fit}, but least squares gives {best_m:.4f}, {best_c:.4f}. "
             "Take more steps, each from fresh gradients (zero them after each update)"

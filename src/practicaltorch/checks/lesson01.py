@@ -9,19 +9,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.functional.classification import binary_auroc
 
+import practicaltorch.checks.probes as probes
 from practicaltorch.checks import check_decreasing, check_metric, expect_loaders, expect_tensor
 from practicaltorch.checks._core import CheckResult, Hint, call, check, model_output, number
-from practicaltorch.checks.probes import (
-    Batches,
-    RecordingModel,
-    check_train_epoch,
-    expect_evaluation,
-    expect_not_affine,
-    probe_batches,
-    probe_loader,
-    probe_outputs,
-    superposition_output,
-)
 from practicaltorch.data.cancer import BreastCancer
 
 ROC_AUC_BAR = 0.99
@@ -29,25 +19,19 @@ ROC_AUC_BAR = 0.99
 
 _CPU = torch.device("cpu")
 _ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.Softplus)
-_BCE = nn.functional.binary_cross_entropy_with_logits
+_LOSS = nn.BCEWithLogitsLoss()
 
 
 @check("features_batch", "targets_batch")
 def batch(features: Any, targets: Any, train_loader: Any = None, valid_loader: Any = None) -> str:
     """Check the loaders (when given) and one training batch of 32 tumours, float32."""
     if train_loader is not None or valid_loader is not None:
-        leak = (
-            "`valid_loader` serves the training tumours: build it from valid_set, so the model "
-            "is judged on tumours it never trained on"
-        )
+        leak = "`valid_loader` serves the training tumours: build it from valid_set"
         expect_loaders(train_loader, valid_loader, batch_size=32, leak=leak)
     if isinstance(features, Tensor) and features.ndim == 1:
         raise Hint("`features_batch` is a single tumour: take a batch, next(iter(train_loader))")
     if isinstance(features, Tensor) and features.ndim == 2 and len(features) > 32:
-        raise Hint(
-            f"`features_batch` holds {len(features)} tumours: take the batch from train_loader, "
-            "not valid_loader"
-        )
+        raise Hint("`features_batch` is too large: take it from train_loader, not valid_loader")
     expect_tensor(features, shape=(32, 30), dtype=torch.float32, name="features_batch")
     expect_tensor(targets, shape=(32, 1), dtype=torch.float32, name="targets_batch")
     return "a batch holds 32 tumours: features (32, 30) and targets (32, 1), float32"
@@ -74,56 +58,51 @@ def first_loss(loss: Any, logits: Tensor, targets: Tensor) -> str:
         raise Hint(f"`loss` has shape {tuple(loss.shape)}: the loss should be a single number")
     logits = logits.detach().float().cpu()
     targets = targets.float().cpu().reshape(logits.shape)
-    got, want = float(loss.detach()), float(_BCE(logits, targets))
-    if math.isclose(got, float(_BCE(torch.sigmoid(logits), targets)), rel_tol=1e-4):
+    got, want = float(loss.detach()), float(_LOSS(logits, targets))
+    if math.isclose(got, float(_LOSS(torch.sigmoid(logits), targets)), rel_tol=1e-4):
         raise Hint("`loss` saw sigmoid(logits): pass the raw logits, the loss applies the sigmoid")
     if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-6):
-        raise Hint(
-            f"`loss` is {got:.4g}, expected {want:.4g}: compute loss_fn(logits, targets), with "
-            "the logits first and targets of the same shape"
-        )
+        raise Hint(f"`loss` is {got:.4g}, not {want:.4g}: loss_fn(logits, targets), logits first")
     if not loss.requires_grad:
         raise Hint("`loss` does not track gradients: was it computed under torch.no_grad()?")
     return f"`loss` is {got:.4g}: about log 2 = 0.69 for an untrained model"
 
 
-def _probe(seed: int) -> tuple[nn.Linear, Batches]:
+def _probe(seed: int) -> tuple[nn.Linear, probes.Batches]:
     """Return a linear classifier of three features, and three seeded batches of 0/1 targets."""
     net = nn.Linear(3, 1)
     nn.utils.vector_to_parameters(torch.tensor([1.5, -2.0, 0.5, 0.0]), net.parameters())
-    batches = probe_batches((3,), seed=seed, n_classes=2)
+    batches = probes.probe_batches((3,), seed=seed, n_classes=2)
     return net, [(x, y.float().unsqueeze(1)) for x, y in batches]
 
 
 def train_one_epoch(function: Any) -> CheckResult:
     """Check ``train_one_epoch(model, loader, loss_fn, optimizer, device)`` on a probe."""
     net, batches = _probe(0)
-    loss_fn = nn.BCEWithLogitsLoss()
-    return check_train_epoch(function, net, batches, loss_fn=loss_fn, name="train_one_epoch")
+    return probes.check_train_epoch(function, net, batches, loss_fn=_LOSS, name="train_one_epoch")
 
 
 @check("evaluate")
 def evaluate(function: Any) -> str:
     """Check ``evaluate(model, loader, loss_fn, device) -> (loss, logits, targets)``."""
     net, batches = _probe(0)
-    probe = RecordingModel(net).train()
-    value = call(function, "evaluate", probe, probe_loader(batches), nn.BCEWithLogitsLoss(), _CPU)
-    expect_evaluation(probe, "evaluate")
+    probe = probes.RecordingModel(net).train()
+    value = call(function, "evaluate", probe, probes.probe_loader(batches), _LOSS, _CPU)
+    probes.expect_evaluation(probe, "evaluate")
     if any(p.grad is not None for p in probe.parameters()):
         raise Hint("`evaluate` changed the model: no backward() or optimizer.step() here")
     if not isinstance(value, (tuple, list)) or len(value) != 3:
         raise Hint("`evaluate` should return three things: (mean loss, logits, targets)")
     loss, logits, targets = value
     loss = number(loss, "the loss evaluate returns")
-    want_logits, want_targets = probe_outputs(probe, batches)
+    want_logits, want_targets = probes.probe_outputs(probe, batches)
     shape = tuple(want_targets.shape)
     if not all(isinstance(v, Tensor) and tuple(v.shape) == shape for v in (logits, targets)):
         raise Hint(f"`evaluate` should return logits and targets of shape {shape}: torch.cat them")
-    if not torch.allclose(logits.cpu(), want_logits, atol=1e-5) or not torch.equal(
-        targets.cpu(), want_targets
-    ):
+    right = torch.allclose(logits.cpu(), want_logits, atol=1e-5)
+    if not right or not torch.equal(targets.cpu(), want_targets):
         raise Hint("the logits or targets are not the model's outputs on every batch, in order")
-    want = float(_BCE(want_logits, want_targets))
+    want = float(_LOSS(want_logits, want_targets))
     if not math.isclose(loss, want, rel_tol=1e-4):
         raise Hint(f"`evaluate` returned the loss {loss:.4g}, expected the mean {want:.4g}")
     return "`evaluate` computes the loss, logits and targets without training"
@@ -151,8 +130,8 @@ def train_model(function: Any, epochs: int = 2) -> str:
     seen: list[tuple[bool, float]] = []  # (training, first number of the batch)
     net.register_forward_pre_hook(lambda m, args: seen.append((m.training, float(args[0][0, 0]))))
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    loaders = probe_loader(train_batches), probe_loader(valid_batches)
-    args = (net, *loaders, nn.BCEWithLogitsLoss(), optimizer, _CPU, epochs)
+    loaders = probes.probe_loader(train_batches), probes.probe_loader(valid_batches)
+    args = (net, *loaders, _LOSS, optimizer, _CPU, epochs)
     result = call(function, "train_model", *args)
     valid = {float(x[0, 0]) for x, _ in valid_batches}
     if any(training and key in valid for training, key in seen):
@@ -190,40 +169,28 @@ def roc_auc(
         if len(targets) == len(BreastCancer(train=True)):
             raise Hint("these are the training tumours' scores: evaluate on valid_loader")
         if len(scores) != len(truth) or not torch.equal(targets.double(), truth.double()):
-            raise Hint(
-                f"`valid_targets` are not the {len(truth)} validation targets in order: take "
-                "both from evaluate(model, valid_loader, ...)"
-            )
+            raise Hint("`valid_targets` are not valid_loader's targets in order: use evaluate's")
         want = _auc(scores, truth)
         if not math.isclose(auc, want, abs_tol=1e-4):
             if math.isclose(auc, _auc((scores > 0).double(), truth), abs_tol=1e-6):
                 raise Hint("`valid_auc` was computed from 0/1 predictions: pass the raw logits")
             raise Hint(f"`valid_auc` is {auc:.4f}, but valid_logits give {want:.4f}: use them")
     if auc < 0.5:
-        raise Hint(
-            f"the ROC-AUC is {auc:.3f}, worse than guessing (0.5): the scores rank the "
-            "classes backwards. Are the targets and predictions swapped in the call?"
-        )
+        raise Hint(f"the ROC-AUC is {auc:.3f}, ranking backwards: are scores and targets swapped?")
     return check_metric(auc, bar, name="validation ROC-AUC")
 
 
 @check("deep_model")
 def nonlinear_model(model: Any, n_features: int = 2) -> str:
     """Check a model that can bend: one logit per sample, and not an affine map."""
-    output = superposition_output(model, "deep_model", n_features, 64)
+    output = probes.superposition_output(model, "deep_model", n_features, 64)
     if tuple(output.shape) != (4 * 64, 1):
         expect_tensor(output[:64], shape=(64, 1), name="deep_model(inputs)")
     last = list(model.modules())[-1]
     if isinstance(last, _ACTIVATIONS):
-        raise Hint(
-            f"`deep_model` ends with {type(last).__name__}: the last layer must give raw "
-            "logits (any real number), so put activations only between the Linear layers"
-        )
-    expect_not_affine(
-        output,
-        "`deep_model` is still a linear (affine) function: Linear layers stacked without an "
-        "activation between them collapse into one. Put nn.ReLU() between them",
-    )
+        raise Hint(f"`deep_model` ends with {type(last).__name__}: end with Linear, for raw logits")
+    hint = "`deep_model` is affine: stacked Linear layers collapse into one; put nn.ReLU() between"
+    probes.expect_not_affine(output, hint)
     return "`deep_model` is non-linear and gives one logit per sample"
 
 
