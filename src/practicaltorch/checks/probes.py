@@ -1,8 +1,7 @@
 """Probes for a learner's training and evaluation loops: run them on a recording model.
 
-The hints name the likely mistake (``model.train()`` or ``model.eval()`` forgotten, gradients
-never cleared, too many steps, a loss returned as a tensor); any correct way to clear the
-gradients is accepted, since the check compares the weights an epoch produces.
+Any correct way to clear the gradients is accepted: the checks compare the weights an epoch
+produces with a correct epoch's, then name the likely mistake.
 """
 
 from __future__ import annotations
@@ -40,13 +39,8 @@ class RecordingModel(nn.Module):
 def probe_batches(feature_shape: Sequence[int], *, seed: int, n_classes: int = 3) -> Batches:
     """Return three seeded batches of five samples: inputs and class indices."""
     generator = torch.Generator().manual_seed(seed)
-    return [
-        (
-            torch.randn(5, *feature_shape, generator=generator),
-            torch.randint(0, n_classes, (5,), generator=generator),
-        )
-        for _ in range(3)
-    ]
+    inputs = torch.randn(3, 5, *feature_shape, generator=generator)
+    return list(zip(inputs, torch.randint(0, n_classes, (3, 5), generator=generator)))
 
 
 def _joined(batches: Batches) -> tuple[Tensor, Tensor]:
@@ -130,9 +124,7 @@ def check_train_epoch(
     if not forwards:
         raise Hint(f"`{name}` never ran the model on the batches")
     if one_forward_per_batch and forwards != n:
-        raise Hint(
-            f"`{name}` ran the model {forwards} times on {n} batches: one forward pass per batch"
-        )
+        raise Hint(f"`{name}`: {forwards} passes on {n} batches; one forward pass per batch")
     if not all(training for training, _ in probe.calls):
         raise Hint(f"`{name}` ran the model in evaluation mode: call model.train() first")
     got = [p.detach() for p in probe.parameters()]
@@ -145,13 +137,8 @@ def check_train_epoch(
                 "and clear the gradients before backward() or after step(), not between the two"
             )
         if stepped != n:
-            raise Hint(
-                f"`{name}` called optimizer.step() {stepped} times on {n} batches: once per batch"
-            )
-        raise Hint(
-            f"`{name}`: the weights differ from one correct step per batch. In every step do "
-            "zero_grad(), forward pass, loss, backward(), step(), in that order"
-        )
+            raise Hint(f"`{name}`: optimizer.step() {stepped} times on {n} batches; once per batch")
+        raise Hint(f"`{name}`: wrong weights; a step is zero_grad, forward, loss, backward, step")
     _expect_mean_loss(name, value, losses)
     if with_scheduler and scheduler.last_epoch != n:
         raise Hint(
@@ -166,23 +153,16 @@ def expect_evaluation(probe: RecordingModel, name: str) -> None:
     if not probe.calls:
         raise Hint(f"`{name}` never ran the model on the batches")
     if any(training for training, _ in probe.calls):
-        raise Hint(
-            f"`{name}` ran the model in training mode: call model.eval() first (batch norm "
-            "and dropout behave differently while training)"
-        )
+        raise Hint(f"`{name}` ran in training mode: call model.eval() first (dropout, batch norm)")
     if any(grad for _, grad in probe.calls):
-        raise Hint(
-            f"`{name}` tracks gradients it never uses: wrap the loop in `with torch.no_grad():`"
-        )
+        raise Hint(f"`{name}` tracks unused gradients: wrap the loop in `with torch.no_grad():`")
 
 
 def expect_accuracy(got: float, logits: Tensor, targets: Tensor, *, name: str, items: str) -> None:
     """Raise a hint unless ``got`` is the fraction of ``logits`` whose argmax is the target."""
     want = float((logits.argmax(dim=1) == targets).float().mean())
     if want > 0 and abs(got - 100 * want) < 1e-4:
-        raise Hint(
-            f"`{name}` returns the accuracy as a percentage: return a fraction between 0 and 1"
-        )
+        raise Hint(f"`{name}` returns a percentage: return a fraction between 0 and 1")
     if abs(got - want) > 1e-4:
         raise Hint(
             f"`{name}` returned the accuracy {got:.4g}, expected {want:.4g}: count "
