@@ -74,16 +74,12 @@ def baseline(
     value: Any, mean_target: Any, valid_targets: Tensor, *, train_seed: int = 0, size: int = 128
 ) -> str:
     """Check the training targets' mean and the error, in pixels, of always predicting it."""
-    if not isinstance(mean_target, Tensor):
-        raise Hint(
-            f"`mean_target` is a {type(mean_target).__name__}: keep it a tensor of four numbers "
-            "(a later cell copies it into a bias), e.g. train_targets.mean(dim=0)"
-        )
-    got_mean = mean_target.detach().double().cpu().flatten()
+    try:
+        got_mean = expect_tensor(mean_target, shape=(4,), name="mean_target").double().cpu()
+    except Hint as hint:  # a later cell copies it into a bias
+        raise Hint(f"{hint}: keep it a tensor of four numbers, train_targets.mean(dim=0)") from None
     want_mean = _training_targets(train_seed, EPOCH_ITEMS).double().mean(dim=0)
     valid = valid_targets.detach().double().cpu()
-    if got_mean.shape != (4,):
-        raise Hint(f"`mean_target` has {got_mean.numel()} numbers: average over dim=0")
     if torch.allclose(got_mean, valid.mean(dim=0), atol=1e-5):
         raise Hint(
             f"`mean_target` is the mean of the validation targets: take it from the {EPOCH_ITEMS:,}"
@@ -126,9 +122,7 @@ def imagenet_inputs(function: Any, *, size: int = 128, device: Any = "cpu") -> s
         try:
             return function(x)
         except NotImplementedError as error:
-            if "not implemented for" in str(error):
-                raise TypeError(error) from None
-            raise
+            raise (TypeError(error) if "not implemented for" in str(error) else error) from None
 
     try:
         out = call(learner, "imagenet_inputs", images.clone().to(device))

@@ -15,17 +15,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.checks import Hint, call, check, expect_shape, model_output
+from practicaltorch.checks import expect_shape, expect_tensor
+from practicaltorch.checks._core import Hint, call, check, model_output, number
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "config", "metadata")
 
 
 class _Trap:
-    """Unpickling this makes the folder ``marker``: harmless proof that a loader runs a file's code.
-
-    The loading check hands the learner's function a file holding one: only an unsafe
-    ``torch.load`` opens it, and then it could have run anything.
-    """
+    """Unpickling this makes the folder ``marker``: harmless proof that a loader ran file code."""
 
     def __init__(self, marker: Path) -> None:
         self.marker = marker
@@ -91,7 +88,7 @@ def checkpoint(path: Any, *, model: Any = None, epochs: int | None = None) -> st
 
 
 def _expect_safe_loading(load: Any, original: nn.Module) -> None:
-    """Raise a hint if ``load`` opens a file that only ``weights_only=False`` can read."""
+    """Raise a hint if ``load`` opens a file that only an unsafe ``weights_only=False`` can read."""
     with tempfile.TemporaryDirectory() as folder:
         trap, marker = Path(folder) / "from_a_stranger.pt", Path(folder) / "opened"
         config = dict(getattr(original, "config", {}))
@@ -100,20 +97,14 @@ def _expect_safe_loading(load: Any, original: nn.Module) -> None:
             load(trap)
         opened = marker.exists()
     if opened:
-        raise Hint(
-            "`load_penguin_model` opened a file that only weights_only=False can read: such a "
-            "file can run any code on your machine. Load with weights_only=True"
-        )
+        raise Hint("`load_penguin_model` lets a file run any code: load with weights_only=True")
 
 
 @check("restored")
 def restored(model: Any, original: nn.Module, inputs: Tensor, *, load: Any = None) -> str:
     """Check a reloaded model: on the CPU, in eval mode, as the original; and safe loading."""
     if isinstance(model, Mapping):
-        raise Hint(
-            "`restored` is a dictionary: build the model with MLP(**contents['config']) and "
-            "pour the weights in with model.load_state_dict(contents['model'])"
-        )
+        raise Hint("`restored` is a dictionary: MLP(**contents['config']), then load_state_dict")
     got = model_output(model, "restored", inputs)
     if model.training:
         raise Hint("`restored` is in training mode: call .eval(), or dropout changes every answer")
@@ -191,10 +182,7 @@ def from_fortran(function: Any) -> str:
         if "reshape" not in str(hint) or f"size {n_features * n_samples // 2}" not in str(hint):
             raise
         raise Hint(f"{hint}. np.frombuffer reads float64 unless told: dtype=np.float32") from None
-    if isinstance(got, np.ndarray):
-        raise Hint("`from_fortran` returns a NumPy array: wrap it with torch.from_numpy(...)")
-    if not isinstance(got, Tensor):
-        raise Hint(f"`from_fortran` should return a tensor, got {type(got).__name__}")
+    got = expect_tensor(got, name="from_fortran(buffer, 4, 3)")  # an array: torch.from_numpy
     if tuple(got.shape) != (n_samples, n_features):
         raise Hint(f"`from_fortran` gave {tuple(got.shape)}, not (3, 4): one row per sample")
     if got.dtype != torch.float32:
@@ -212,7 +200,8 @@ def deployment(errors: Any, *, tolerance: float = 1e-5) -> str:
     """Check every reloaded or exported model reproduces the original's outputs to ``tolerance``."""
     if not isinstance(errors, Mapping) or not errors:
         raise Hint("`errors` should map each format to its max relative error")
-    listed = ", ".join(f"{k} {float(v):.1e}" for k, v in errors.items())
-    if not all(float(v) <= tolerance for v in errors.values()):
+    values = {str(k): number(v, f"errors[{k!r}]") for k, v in errors.items()}
+    listed = ", ".join(f"{k} {v:.1e}" for k, v in values.items())
+    if not all(v <= tolerance for v in values.values()):
         raise Hint(f"outputs differ by more than {tolerance:g} ({listed}): export in eval mode")
     return f"every reloaded model matches the original to {tolerance:g}: {listed}"
