@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.nn.functional import pad
+from torch.nn.functional import l1_loss, mse_loss, pad
 
 from practicaltorch.checks import check_decreasing, check_metric, expect_close, expect_predictions
 from practicaltorch.checks._core import CheckResult, Hint, call, check, number
@@ -35,21 +35,9 @@ def features(chosen: Any) -> str:
     return f"{len(chosen)} input columns, mass left as the target: {list(chosen)}"
 
 
-def _expect_valid_split(valid: Any, train: Any, n_features: int) -> None:
-    """Raise a hint unless ``valid`` is the validation split, scaled like ``train``."""
-    size = call(len, "len(valid_set)", valid)
-    if size != N_VALID:
-        raise Hint(f"`valid_set` holds {size} birds, expected {N_VALID}: pass train=False")
-    x, _ = call(valid.__getitem__, "valid_set[0]", 0)
-    if tuple(x.shape) != (n_features,):
-        raise Hint(f"`valid_set` has {len(x)} inputs, not {n_features}: use the same features")
-    if getattr(valid, "target_std", None) != getattr(train, "target_std", None):
-        raise Hint("`valid_set` scales its target differently: give both standardise_target=True")
-
-
 @check("train_set")
 def dataset(data: Any, valid: Any = None, *, length: int, n_features: int) -> str:
-    """Check a body-mass dataset (and ``valid``, its validation split): shapes, dtypes, scaling."""
+    """Check a body-mass dataset (and ``valid``, its validation split, scaled the same way)."""
     size = call(len, "len(train_set)", data)
     if size != length:
         raise Hint(f"len(train_set) is {size}, expected {length}: check train=True/False")
@@ -70,7 +58,14 @@ def dataset(data: Any, valid: Any = None, *, length: int, n_features: int) -> st
     if abs(mean) > 0.1 or abs(std - 1) > 0.1:
         raise Hint(f"targets have mean {mean:.2f}, std {std:.2f}: pass standardise_target=True")
     if valid is not None:
-        _expect_valid_split(valid, data, n_features)
+        valid_size = call(len, "len(valid_set)", valid)
+        if valid_size != N_VALID:
+            raise Hint(f"`valid_set` holds {valid_size} birds, not {N_VALID}: pass train=False")
+        valid_x, _ = call(valid.__getitem__, "valid_set[0]", 0)
+        if tuple(valid_x.shape) != (n_features,):
+            raise Hint(f"`valid_set` has {len(valid_x)} inputs, not {n_features}: same features")
+        if getattr(valid, "target_std", None) != getattr(data, "target_std", None):
+            raise Hint("`valid_set` scales its target differently: pass standardise_target=True")
     return f"`train_set` holds {size} birds: ({n_features},) inputs, a standardised (1,) target"
 
 
@@ -97,12 +92,6 @@ def _least_squares(fit_on: Any, score_on: Any) -> tuple[Tensor, Tensor]:
     return predicted, score_on.unscale_target(score_on.targets.double())
 
 
-def _errors(predicted: Tensor, truth: Tensor) -> tuple[float, float]:
-    """Return the mean absolute and the root-mean-square error of ``predicted``."""
-    errors = predicted.double() - truth.double().cpu()
-    return float(errors.abs().mean()), float(errors.pow(2).mean().sqrt())
-
-
 def _expect_grams(values: Any, label: str, want: Tensor) -> None:
     """Raise a hint unless ``values`` are the masses ``want``, a CPU tensor of the same shape."""
     expect_predictions(values, name=label, shape=want.shape, why=_BROADCAST)
@@ -119,11 +108,12 @@ def baseline(
     if got < 10:
         raise Hint(f"`baseline_mae` is {got:.4g}, in standardised units: convert to grams first")
     want_predictions, want_truth = _least_squares(train_set, valid_set)
-    want, rmse = _errors(want_predictions, want_truth)
+    want = float(l1_loss(want_predictions, want_truth))
     if abs(got - want) > 0.01 * want:
-        on_valid = _errors(*_least_squares(valid_set, valid_set))[0]
-        on_train = _errors(*_least_squares(train_set, train_set))[0]
-        mean_guess = _errors(train_set.unscale_target(torch.zeros_like(want_truth)), want_truth)[0]
+        rmse = float(mse_loss(want_predictions, want_truth).sqrt())
+        on_valid = float(l1_loss(*_least_squares(valid_set, valid_set)))
+        on_train = float(l1_loss(*_least_squares(train_set, train_set)))
+        mean_guess = float((want_truth - train_set.target_mean).abs().mean())
         slips = [
             (on_valid, "the fit used the validation birds: fit on train_set, predict valid_set"),
             (on_train, "that is the error on the training birds: predict the validation birds"),
@@ -150,8 +140,7 @@ def model(net: Any, n_features: int, *, name: str = "model") -> str:
         raise Hint(f"`{name}` gives {tuple(output[:8].shape)} for 8 birds: use out_features=1")
     if (output >= 0).all():
         raise Hint(f"`{name}` is never negative, unlike half the scaled masses: no last activation")
-    hint = f"`{name}` is linear in its inputs, least squares again: add a hidden layer"
-    expect_not_affine(output, hint)
+    expect_not_affine(output, f"`{name}` is linear, least squares again: add a hidden layer")
     parameters = sum(p.numel() for p in net.parameters())
     return f"`{name}` maps (N, {n_features}) to (N, 1); {parameters} parameters"
 
@@ -171,9 +160,9 @@ def mae(value: Any, baseline_mae: float, predicted: Any = None, truth: Any = Non
         if not isinstance(truth, Tensor):
             raise Hint(f"`valid_grams` is a {type(truth).__name__}: keep it as a tensor")
         expect_predictions(predicted, name="predicted_grams", shape=truth.shape, why=_BROADCAST)
-        mean_error, root_mean_square = _errors(predicted, truth)
+        mean_error = float(l1_loss(predicted, truth.cpu()))
         if abs(got - mean_error) > 1e-3 * got:
-            if abs(got - root_mean_square) <= 1e-3 * got:
+            if abs(got - float(mse_loss(predicted, truth.cpu()).sqrt())) <= 1e-3 * got:
                 raise Hint("`mlp_mae` is the root-mean-square error: take the mean absolute error")
             raise Hint(f"`mlp_mae` is {got:.4g}; predicted_grams give MAE {mean_error:.4g}")
     bar = BASELINE_FACTOR * float(baseline_mae)

@@ -26,13 +26,12 @@ def coupling(u: Any, y: Tensor, settings: Lorenz96 | None = None) -> str:
     """Check the coupling term ``U_k = (h c / b) sum_j Y_{j,k}`` of fast variables ``y``."""
     settings = settings or Lorenz96()
     members, k, j = y.shape
-    value = expect_tensor(u, name="u0")
+    got = expect_tensor(u, name="u0").detach().double()
     axis = "`u0` sums over the wrong axis: sum over j, the last axis (dim=-1)"
-    expect_shape(value, (members, k), name="u0", slips={(members, j): axis, (k, j): axis})
-    got = value.detach().double()
+    expect_shape(got, (members, k), name="u0", slips={(members, j): axis, (k, j): axis})
     want = lorenz96.coupling_term(y, settings)
     if torch.allclose(got, want, rtol=1e-6, atol=1e-9):
-        return f"`u0` is the coupling term, shape {tuple(value.shape)}"
+        return f"`u0` is the coupling term, shape {tuple(got.shape)}"
     slips = {
         "has the wrong sign: U_k = +(h c / b) sum_j Y_{j,k}": -want,
         "is the plain sum: multiply by settings.coupling (h c / b)": want / settings.coupling,
