@@ -1,9 +1,7 @@
-"""Self-checks for exercise notebooks: each prints one line, a pass or a hint, and returns a result.
+"""Self-checks for exercise notebooks: each prints a pass or a hint and returns a result.
 
-Exercise cells call them for feedback; solution notebooks ``assert`` them, so CI fails when
-a worked solution goes wrong. The lesson checks (``lesson00`` ...) are written with
-:func:`check` (see :mod:`practicaltorch.checks._core`) and the rules here: ``expect_*``
-functions raise a :class:`Hint`, ``check_*`` functions print.
+Solution notebooks ``assert`` them. Lesson checks (``lesson00``, ...) are built with
+:func:`check` and the rules here: ``expect_*`` raise a :class:`Hint`, ``check_*`` print.
 """
 
 from __future__ import annotations
@@ -63,10 +61,7 @@ def expect_tensor(
     requires_grad: bool | None = None,
     name: str = "the tensor",
 ) -> Tensor:
-    """Return ``value`` if it is a tensor as expected, or raise a :class:`Hint` naming the fix.
-
-    ``None`` arguments are not checked.
-    """
+    """Return ``value`` if it is a tensor as expected (``None`` arguments are not checked)."""
     if not isinstance(value, Tensor):
         fix = " (use torch.tensor(...) or torch.from_numpy(...))"
         fix = fix if hasattr(value, "shape") or isinstance(value, list) else ""
@@ -155,10 +150,7 @@ def expect_eval_outputs(
 def expect_close(
     value: Any, expected: float | Tensor, *, tol: float = 1e-4, name: str, hint: str = ""
 ) -> None:
-    """Raise a :class:`Hint` unless ``value`` (number, tensor, array or list) is ``expected``.
-
-    ``tol`` is the allowed absolute and relative difference; ``hint`` names the likely mistake.
-    """
+    """Raise a hint unless ``value`` is within ``tol`` of ``expected``; ``hint`` names the slip."""
     try:
         got = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
     except (TypeError, ValueError, RuntimeError):
@@ -251,10 +243,7 @@ def check_metric(
     higher_is_better: bool = True,
     unit: str = "",
 ) -> str:
-    """Check that a metric reaches its bar (``higher_is_better=False`` for errors).
-
-    The unit ``"%"`` shows fractions as percentages; other units are appended.
-    """
+    """Check a metric reaches its bar; the unit ``"%"`` shows fractions as percentages."""
 
     def show(v: float) -> str:
         return f"{100 * v:.2f}%" if unit == "%" else f"{v:.4g} {unit}".rstrip()

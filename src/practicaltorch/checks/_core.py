@@ -1,13 +1,11 @@
 """The machinery every self-check shares: a result, a hint, and the ``check`` decorator.
 
-A check's body raises :class:`Hint` with the likely mistake or returns the pass
-message; :func:`check` prints the line, and :func:`call` turns the learner's
-exceptions into hints. ``mse_loss(None)`` prints "`mse_loss` has no value yet: ..."::
+A check's body raises :class:`Hint` or returns the pass message; :func:`check` prints it,
+and :func:`call` turns the learner's exceptions into hints::
 
-    @check("mse_loss")  # the learner's name for the first argument
+    @check("mse_loss")  # the learner's name for the first argument: None is "not done yet"
     def mse_loss(function: Any) -> str:
-        got = number(call(function, "mse_loss", 0.5, -1.0, X, Y), "mse_loss(...)")
-        if math.isclose(got, 3 * WANT):
+        if math.isclose(call(function, "mse_loss", X, Y), 3 * WANT):
             raise Hint("`mse_loss` returns the sum of squared errors: take the mean")
         return "`mse_loss` is right"
 """
@@ -65,9 +63,8 @@ def fail(message: str) -> CheckResult:
 def check(*names: str) -> Callable[[Callable[P, CheckResult | str]], Callable[P, CheckResult]]:
     """Make a function of rules into a check that prints one line and returns its result.
 
-    ``names`` are the learner's names for the first arguments, formatted with the
-    call's arguments (``"{name}"``); an argument that is ``None`` or ``...`` is not
-    done yet. A returned :class:`CheckResult` (another check's) is passed on unprinted.
+    ``names`` name the first arguments (formatted with the call's arguments, ``"{name}"``);
+    one that is ``None`` or ``...`` is not done yet. Another check's result is passed on.
     """
 
     def decorate(rules: Callable[P, CheckResult | str]) -> Callable[P, CheckResult]:
@@ -102,11 +99,7 @@ def call(function: Any, name: str, *args: Any) -> Any:
 
 
 def model_output(model: Any, name: str, example: Tensor, *, n_features: int = 0) -> Tensor:
-    """Return ``model(example)`` on the CPU, in eval mode without gradients, or raise a Hint.
-
-    The model's device and mode are kept; ``n_features`` is named when the first layer
-    does not fit.
-    """
+    """Return ``model(example)`` in eval mode on the CPU; ``n_features`` is the input width."""
     if isinstance(model, type):
         raise Hint(f"`{name}` is a class: create an instance, e.g. `{model.__name__}(...)`")
     if not isinstance(model, nn.Module):
