@@ -191,8 +191,7 @@ def expect_decreasing(losses: Any, *, name: str, min_drop: float) -> list[float]
     if values[-1] > (1 - min_drop) * values[0]:
         raise Hint(
             f"`{name}` went from {values[0]:.4g} to {values[-1]:.4g}; it should fall by at least "
-            f"{100 * min_drop:.0f}%. Check optimizer.zero_grad(), loss.backward() and "
-            "optimizer.step() are all in the loop, and try a larger learning rate"
+            f"{min_drop:.0%}: does the loop call zero_grad(), backward(), step()? Or raise the lr"
         )
     return values
 

@@ -82,8 +82,7 @@ def early_stopping(
             "weights were not restored (was this model the one trained with the stopper?)"
         )
     return (
-        f"stopped after {len(losses)} of {max_epochs} epochs and restored epoch "
-        f"{stopper.best_epoch} (validation loss {restored:.4g}, best {best:.4g})"
+        f"stopped after {len(losses)} of {max_epochs} epochs; restored epoch {stopper.best_epoch}"
     )
 
 
@@ -92,18 +91,13 @@ def _learning_rates(make: Any, kind: str, epochs: int, steps: int) -> list[float
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     scheduler = call(make, "make_scheduler", kind, optimizer, epochs, steps)
     if not isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
-        raise Hint(
-            f"make_scheduler({kind!r}, ...) gave {type(scheduler).__name__}, not a scheduler"
-        )
+        raise Hint(f"make_scheduler({kind!r}) gave {type(scheduler).__name__}, not a scheduler")
     rates: list[float] = []
     try:
-        for _ in range(epochs):
-            for _ in range(steps):
-                rates.append(float(optimizer.param_groups[0]["lr"]))
-                optimizer.step()
-                if kind == "onecycle":
-                    scheduler.step()
-            if kind == "step":
+        for batch in range(1, epochs * steps + 1):
+            rates.append(float(optimizer.param_groups[0]["lr"]))
+            optimizer.step()
+            if kind == "onecycle" or batch % steps == 0:  # StepLR steps once per epoch
                 scheduler.step()
     except ValueError as error:
         raise Hint(
@@ -124,8 +118,7 @@ def schedulers(make: Any, *, epochs: int = 9, steps: int = 5) -> str:
         raise Hint("the 'step' schedule never lowers the rate: use StepLR(step_size=epochs // 3)")
     if len(drops) > 3 or per_epoch[-1] < 1e-4 * per_epoch[0]:
         raise Hint(
-            f"the 'step' schedule lowers the rate {len(drops)} times in {epochs} epochs: "
-            "step_size is in epochs; use epochs // 3"
+            f"the 'step' rate drops {len(drops)} times: step_size is in epochs; use epochs // 3"
         )
     if abs(per_epoch[drops[0]] / per_epoch[0] - 0.1) > 1e-6:
         raise Hint("the 'step' schedule should divide the rate by 10 each time (gamma=0.1)")
@@ -137,8 +130,7 @@ def schedulers(make: Any, *, epochs: int = 9, steps: int = 5) -> str:
     if not 0 < peak_at < len(cycle) - 1 or cycle[-1] > 0.01 * peak:
         raise Hint("the one-cycle rate should warm up, peak and end near zero: check total_steps")
     return (
-        f"StepLR divides the rate by 10 at epochs {drops}; OneCycleLR peaks at batch {peak_at} "
-        f"of {len(cycle)} and ends at {cycle[-1]:.1e}"
+        f"StepLR divides by 10 at epochs {drops}; OneCycleLR peaks at batch {peak_at}/{len(cycle)}"
     )
 
 
@@ -181,8 +173,8 @@ def shift(function: Any, *, background: float, max_shift: int = 2) -> str:
         raise Hint(f"some images moved by more than max_shift={max_shift} pixels")
     if {int(marks.min()), int(marks.max())} != {-max_shift, max_shift}:
         raise Hint(
-            f"no image moved by the full {max_shift} pixels both ways: use "
-            "torch.randint(0, 2 * max_shift + 1, ...), whose upper end is left out"
+            f"no image moved by the full {max_shift} pixels both ways: torch.randint's upper end "
+            "is left out, so draw offsets with torch.randint(0, 2 * max_shift + 1, ...)"
         )
     return f"`shift_images` moves each image on its own, by up to {max_shift} pixels each way"
 

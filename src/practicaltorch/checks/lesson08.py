@@ -51,9 +51,7 @@ def _expect_autocast(probe: _Probe) -> None:
         raise Hint("`train_step` never ran the model")
     enabled, dtype, on_cuda = probe.forwards[-1]
     if not enabled and on_cuda:
-        raise Hint(
-            "autocast is on for 'cuda', not the CPU the model is on: device_type=device.type"
-        )
+        raise Hint("autocast is on for 'cuda', not the model's CPU: use device_type=device.type")
     if not enabled:
         raise Hint(
             "the forward pass ran without autocast: wrap the model call and the loss in "
@@ -84,9 +82,7 @@ def train_step(function: Any) -> str:
         raise Hint("the weights did not change: call loss.backward() and optimizer.step()")
     if not torch.allclose(weight, _reference(start, batches, clear=True), atol=1e-4):
         if torch.allclose(weight, _reference(start, batches, clear=False), atol=1e-4):
-            raise Hint(
-                "the gradients add up from step to step: call optimizer.zero_grad() each step"
-            )
+            raise Hint("gradients add up from step to step: call optimizer.zero_grad() each step")
         raise Hint(
             "the update differs from one SGD step per call: zero_grad, forward and loss under "
             "autocast, then backward() and step()"
@@ -142,9 +138,7 @@ def launch_command(command: Any, script: Any, *, processes: int = 2) -> str:
         bad = next(w for w in words if not isinstance(w, str))
         raise Hint(f"`command` holds a {type(bad).__name__} ({bad!r}): use str(...) for it")
     if "torch.distributed.run" not in words and os.path.basename(words[0]) != "torchrun":
-        raise Hint(
-            "`command` starts no torchrun: use sys.executable, '-m', 'torch.distributed.run'"
-        )
+        raise Hint("`command` lacks torchrun: use sys.executable, '-m', 'torch.distributed.run'")
     target = os.fspath(script)
     if target not in words:
         raise Hint(f"`command` does not name the script {target}: add str(script)")
