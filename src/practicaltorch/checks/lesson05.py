@@ -254,8 +254,7 @@ def resnet_head(net: Any, *, outputs: int = 4) -> str:
         raise Hint("`resnet` is a function, not a network: call it, resnet18(weights=None)")
     if not isinstance(net, ResNet):
         raise Hint(
-            f"`resnet` is a {type(net).__name__}, not a torchvision ResNet: keep the network "
-            "that resnet18(weights=None) built and replace only its head, resnet.fc = ..."
+            f"`resnet` is a {type(net).__name__}, not a torchvision ResNet: replace only .fc"
         )
     _expect_intact_body(net)
     features, head = int(getattr(net, "inplanes", 512)), net.fc  # channels the body gives fc

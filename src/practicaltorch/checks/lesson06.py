@@ -50,10 +50,8 @@ def _expect_states(contents: dict[str, Any], model: Any, epochs: int | None) -> 
     weights, optimizer = contents["model"], contents["optimizer"]
     if not isinstance(weights, Mapping) or not all(isinstance(v, Tensor) for v in weights.values()):
         raise Hint("checkpoint['model'] should be model.state_dict(): names mapped to tensors")
-    trained = model.state_dict() if isinstance(model, nn.Module) else weights
-    if weights.keys() != trained.keys() or not all(
-        torch.equal(weights[k].cpu(), v.cpu()) for k, v in trained.items()
-    ):
+    now = model.state_dict() if isinstance(model, nn.Module) else weights
+    if any(k not in weights or not torch.equal(weights[k].cpu(), v.cpu()) for k, v in now.items()):
         raise Hint("checkpoint['model'] is not the trained model's: save it after training")
     if not isinstance(optimizer, Mapping) or not {"state", "param_groups"} <= set(optimizer):
         raise Hint("checkpoint['optimizer'] should be optimizer.state_dict()")
@@ -95,9 +93,8 @@ def _expect_safe_loading(load: Any, original: nn.Module) -> None:
         torch.save({"model": original.state_dict(), "config": config, "x": _Trap(marker)}, trap)
         with contextlib.suppress(Exception):  # refusing the file, in any way, is safe
             load(trap)
-        opened = marker.exists()
-    if opened:
-        raise Hint("`load_penguin_model` lets a file run any code: load with weights_only=True")
+        if marker.exists():
+            raise Hint("`load_penguin_model` lets a file run any code: load with weights_only=True")
 
 
 @check("restored")
@@ -123,19 +120,11 @@ def restored(model: Any, original: nn.Module, inputs: Tensor, *, load: Any = Non
     return f"`restored` is in eval mode and matches the trained model ({error:.1e})"
 
 
-def _records(history: Any) -> list[dict[str, float]] | None:
-    """Return the epochs' records of a history from ``fit``, or ``None``."""
-    records = getattr(history, "records", history)
-    if isinstance(records, list) and all(isinstance(r, Mapping) for r in records):
-        return [dict(r) for r in records]
-    return None
-
-
 @check("resumed_history")
 def resumed(history: Any, reference: Any, *, killed_after: int) -> str:
     """Check a resumed run continued the killed one and ended where an unbroken run did."""
-    got, want = _records(history), _records(reference)
-    if got is None or want is None:
+    got, want = (getattr(h, "records", h) for h in (history, reference))  # fit's History
+    if not isinstance(got, list) or not all(isinstance(r, Mapping) for r in got):
         raise Hint(f"`resumed_history` should be what fit returned, got {type(history).__name__}")
     epochs, total = [int(r.get("epoch", 0)) for r in got], len(want)
     if epochs and epochs[-1] < total:
