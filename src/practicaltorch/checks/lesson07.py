@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import numbers
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ def _series(history: Any, key: str) -> list[float] | None:
         return None
 
 
-def _best(history: Any, key: str, pick: Any = min) -> int | None:
+def _best(history: Any, key: str, pick: Callable[[list[float]], float] = min) -> int | None:
     """Return the epoch where ``history[key]`` is lowest (or highest), or None if absent."""
     series = _series(history, key)
     return int(history["epoch"][series.index(pick(series))]) if series else None
@@ -117,21 +118,16 @@ def schedulers(make: Any, *, epochs: int = 9, steps: int = 5) -> str:
     if not drops:
         raise Hint("the 'step' schedule never lowers the rate: use StepLR(step_size=epochs // 3)")
     if len(drops) > 3 or per_epoch[-1] < 1e-4 * per_epoch[0]:
-        raise Hint(
-            f"the 'step' rate drops {len(drops)} times: step_size is in epochs; use epochs // 3"
-        )
+        raise Hint(f"the rate drops {len(drops)} times: step_size is in epochs; use epochs // 3")
     if abs(per_epoch[drops[0]] / per_epoch[0] - 0.1) > 1e-6:
         raise Hint("the 'step' schedule should divide the rate by 10 each time (gamma=0.1)")
     cycle = _learning_rates(make, "onecycle", epochs, steps)
-    peak = max(cycle)
-    peak_at = cycle.index(peak)
+    peak, peak_at = max(cycle), cycle.index(max(cycle))
     if abs(peak - 0.1) > 1e-3:
         raise Hint(f"the one-cycle peak is {peak:.3g}: use max_lr=optimizer.param_groups[0]['lr']")
     if not 0 < peak_at < len(cycle) - 1 or cycle[-1] > 0.01 * peak:
         raise Hint("the one-cycle rate should warm up, peak and end near zero: check total_steps")
-    return (
-        f"StepLR divides by 10 at epochs {drops}; OneCycleLR peaks at batch {peak_at}/{len(cycle)}"
-    )
+    return f"StepLR lowers the rate at epochs {drops}; OneCycleLR peaks at batch {peak_at}"
 
 
 def _shift_once(function: Any, images: Tensor, max_shift: int, seed: int) -> Tensor:
@@ -184,14 +180,14 @@ def parameters(function: Any) -> str:
     """Check ``count_parameters`` on a 784-16-10 network: an int, weights and biases."""
     probe = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
     got, want = call(function, "count_parameters", probe), 784 * 16 + 16 + 16 * 10 + 10
-    if isinstance(got, Tensor | float):
+    if not isinstance(got, numbers.Integral):
         raise Hint(f"`count_parameters` returned a {type(got).__name__}: return an int")
     slips = {
         784 * 16 + 16 * 10: "left out the biases: count every tensor in parameters()",
         len(list(probe.parameters())): "counts tensors, not numbers: add up p.numel()",
     }
     if got != want:
-        raise Hint(f"`count_parameters` {slips.get(got, f'gave {got}; expected {want}')}")
+        raise Hint(f"`count_parameters` {slips.get(int(got), f'gave {got}; expected {want}')}")
     return f"`count_parameters` gives {want:,} for a 784-16-10 network"
 
 
