@@ -115,14 +115,11 @@ def channels_last(function: Any) -> str:
 
 
 def _option(command: list[str], name: str) -> str | None:
-    """Return the value of ``--name value`` or ``--name=value`` (either spelling of ``-``/``_``)."""
-    spellings = {name, "--" + name.removeprefix("--").replace("-", "_")}
+    """Return the value of ``--name value`` or ``--name=value`` (``_`` or ``-`` in the name)."""
     for index, word in enumerate(command):
-        flag, _, value = word.partition("=")
-        if flag in spellings:
-            if value:
-                return value
-            return command[index + 1] if index + 1 < len(command) else ""
+        flag, equals, value = word.partition("=")
+        if flag.replace("_", "-") == name:
+            return value if equals else next(iter(command[index + 1 :]), "")
     return None
 
 
