@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from practicaltorch.data import lorenz96
 from practicaltorch.data.lorenz96 import (
     Lorenz96,
     Lorenz96Error,
@@ -87,6 +88,39 @@ def test_truth_is_deterministic_given_a_seed() -> None:
     assert not torch.equal(a.x, c.x)
     assert a.x.shape == (11, 2, 8) and a.u.shape == (11, 2, 8)
     assert torch.allclose(a.times, torch.arange(11, dtype=torch.float64) * 0.005)
+
+
+def stepped_truth(n_members: int, steps: int, every: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """The truth's samples computed with the plain, allocating ``two_scale_step``."""
+    x, y = initial_states(n_members, SETTINGS, seed=seed)
+    xs, us = [x], [coupling_term(y, SETTINGS)]
+    for step in range(1, steps + 1):
+        x, y = two_scale_step(x, y, 0.001, SETTINGS)
+        if step % every == 0:
+            xs.append(x)
+            us.append(coupling_term(y, SETTINGS))
+    return torch.stack(xs), torch.stack(us)
+
+
+@pytest.mark.parametrize("block", [2, 200])
+def test_truth_integrator_agrees_with_the_plain_rk4_step(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fused integrator, in blocks of members or all at once, is the same RK4 to round-off."""
+    monkeypatch.setattr(lorenz96, "MEMBERS_PER_BLOCK", block)
+    truth = simulate_truth(5, 0.02, spin_up=0.0, sample_dt=0.002, seed=7)
+    want_x, want_u = stepped_truth(5, 20, 2, seed=7)
+    assert truth.x.shape == want_x.shape == (11, 5, 8)
+    assert torch.allclose(truth.x, want_x, rtol=0, atol=1e-12)
+    assert torch.allclose(truth.u, want_u, rtol=0, atol=1e-12)
+    assert not torch.allclose(truth.x[-1], want_x[0], atol=1e-3)  # the states did move
+
+
+def test_truth_after_a_spin_up_agrees_with_the_plain_rk4_step() -> None:
+    truth = simulate_truth(3, 0.01, spin_up=0.02, seed=1)
+    want_x, want_u = stepped_truth(3, 30, 5, seed=1)
+    assert torch.allclose(truth.x, want_x[4:], rtol=0, atol=1e-12)
+    assert torch.allclose(truth.u, want_u[4:], rtol=0, atol=1e-12)
 
 
 def test_one_scale_rk4_is_fourth_order() -> None:
