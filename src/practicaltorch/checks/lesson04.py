@@ -213,7 +213,7 @@ def conv_output_size(function: Any) -> str:
 
 
 def _negative_inputs(net: nn.Module, example: Tensor, name: str) -> tuple[Tensor, str | None]:
-    """Run ``net``; return its output and the first weighted layer after the first fed negatives."""
+    """Run ``net``; return its output and the first inner Conv2d or Linear fed negative values."""
     seen: list[tuple[nn.Module, float]] = []
     modules = list(net.modules()) if isinstance(net, nn.Module) else []
     layers = [m for m in modules if isinstance(m, nn.Conv2d | nn.Linear)]
