@@ -381,6 +381,9 @@ def begin(
 def save_figure(figure: Figure, out_dir: Path, name: str, report: Report) -> None:
     """Write a figure as a PNG file atomically, close it, and list it in the report.
 
+    The figure is saved as laid out (the plotting functions call ``tight_layout``):
+    ``bbox_inches="tight"`` would draw it a second time just to crop it.
+
     Parameters
     ----------
     figure
@@ -395,7 +398,7 @@ def save_figure(figure: Figure, out_dir: Path, name: str, report: Report) -> Non
     from practicaltorch import plots
 
     with atomic_file(out_dir / name) as handle:
-        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
+        figure.savefig(handle, format="png", dpi=100)
     plots.close(figure)
     report.files.append(name)
 

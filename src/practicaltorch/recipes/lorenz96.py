@@ -236,6 +236,7 @@ def plot_forecast_rmse(scores: Mapping[str, OnlineScores]) -> Figure:
         ax.plot(score.lead_times, score.rmse, label=name)
     ax.set(xlabel="lead time (model time units)", ylabel="RMSE of X", title="Forecast error")
     ax.legend()
+    fig.tight_layout()
     return fig
 
 
@@ -252,6 +253,7 @@ def plot_climate(scores: Mapping[str, OnlineScores], truth: Tensor) -> Figure:
         ax.hist(values, bins=bins, density=True, histtype="step", lw=1.5, label=label)
     ax.set(xlabel="X", ylabel="density", title="Climate: the distribution of X")
     ax.legend(fontsize="small")
+    fig.tight_layout()
     return fig
 
 
