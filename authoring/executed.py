@@ -8,7 +8,8 @@ torchvision versions, so a copy is reused only while none of them has changed.
 
 The site build asks for every solution with ``reuse=True``. The notebook tests ask with
 ``reuse=False``: they always execute, and the copies they store are the ones the site
-test that follows them finds.
+test finds. A lock file per notebook keeps two processes (two pytest-xdist workers, say)
+from running the same notebook at once: the second waits, then takes the first's copy.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 import nbformat
+from filelock import FileLock
 from nbformat import NotebookNode
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "CELL_TIMEOUT",
     "ExecutionError",
     "cache_key",
+    "cached_copy",
     "execute",
     "executed_copy",
     "load_executed",
@@ -165,10 +168,26 @@ def execute(path: Path) -> NotebookNode:
     return notebook
 
 
+def _key(source: Path, repo_root: Path) -> str:
+    library = repo_root / "src" / "practicaltorch"
+    return cache_key(source, library if library.is_dir() else None)
+
+
+def cached_copy(
+    source: Path, repo_root: Path, cache_dir: Path | None = None
+) -> NotebookNode | None:
+    """Return the current executed copy of ``source`` from the cache, or ``None``; runs nothing.
+
+    ``repo_root`` is the checkout (its ``src/practicaltorch`` is part of the key);
+    ``cache_dir`` defaults to ``repo_root / CACHE_DIR``.
+    """
+    return load_executed(source, cache_dir or repo_root / CACHE_DIR, _key(source, repo_root))
+
+
 def executed_copy(
     source: Path, repo_root: Path, *, reuse: bool = True, cache_dir: Path | None = None
 ) -> NotebookNode:
-    """Return ``source`` executed, from the cache when ``reuse`` and current, else run and cached.
+    """Return ``source`` executed: the cached copy when ``reuse`` and current, else run and cached.
 
     Parameters
     ----------
@@ -192,11 +211,12 @@ def executed_copy(
         If the notebook fails to run (nothing is cached then).
     """
     folder = cache_dir or repo_root / CACHE_DIR
-    library = repo_root / "src" / "practicaltorch"
-    key = cache_key(source, library if library.is_dir() else None)
-    cached = load_executed(source, folder, key) if reuse else None
-    if cached is not None:
-        return cached
-    notebook = execute(source)
-    save_executed(notebook, source, folder, key)
-    return notebook
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / f".{source.name}.lock"):
+        key = _key(source, repo_root)
+        cached = load_executed(source, folder, key) if reuse else None
+        if cached is not None:
+            return cached
+        notebook = execute(source)
+        save_executed(notebook, source, folder, key)
+        return notebook

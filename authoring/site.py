@@ -296,19 +296,20 @@ def solution_page(
     SiteBuildError
         If the solution fails, or an executed copy holds an error output.
     """
-    source, library = lesson.solution, repo_root / "src" / "practicaltorch"
-    key = executed.cache_key(source, library if library.is_dir() else None)
-    notebook = None if cache_dir is None else executed.load_executed(source, cache_dir, key)
-    how = "cached"
-    if notebook is None and execute:
-        try:
-            notebook, how = executed.execute(lesson.solution), "executed"
-        except executed.ExecutionError as error:
-            raise SiteBuildError(str(error)) from error
-        if cache_dir is not None:
-            executed.save_executed(notebook, lesson.solution, cache_dir, key)
-    elif notebook is None:
-        notebook, how = nbformat.read(lesson.solution, as_version=4), "not executed"
+    source = lesson.solution
+    cached = None if cache_dir is None else executed.cached_copy(source, repo_root, cache_dir)
+    try:
+        if cached is not None:
+            notebook, how = cached, "cached"
+        elif not execute:
+            notebook, how = nbformat.read(source, as_version=4), "not executed"
+        elif cache_dir is None:
+            notebook, how = executed.execute(source), "executed"
+        else:
+            notebook = executed.executed_copy(source, repo_root, cache_dir=cache_dir)
+            how = "executed"
+    except executed.ExecutionError as error:
+        raise SiteBuildError(str(error)) from error
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":

@@ -14,21 +14,18 @@ from practicaltorch.devices import configure_threads
 REPO = Path(__file__).resolve().parents[1]
 
 
-NOTEBOOK_GROUP = "notebooks"
-"""The pytest-xdist group of the tests that execute course notebooks, and the site test."""
+FIRST, LAST = "test_notebooks_run.py", "test_site.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the notebook tests, then the site test that reuses their runs, first, on one worker.
+    """Run the notebook tests first and the site test last.
 
-    They take about half the suite's time, so under pytest-xdist (``-n auto --dist
-    loadgroup``) they start at once on one worker while the others take the rest; in
-    that group the site test comes after the solutions it finds in the site build's cache.
+    Under pytest-xdist (``-n auto --dist loadfile``, each file on one worker) the
+    longest file starts at once while other workers take the rest, and the site test
+    finds the solutions the notebook tests executed in the site build's cache.
     """
-    group = [i for i in items if i.get_closest_marker("notebook") or i.path.name == "test_site.py"]
-    for item in group:
-        item.add_marker(pytest.mark.xdist_group(NOTEBOOK_GROUP))
-    items[:] = group + [item for item in items if item not in group]
+    order = {FIRST: 0, LAST: 2}
+    items.sort(key=lambda item: order.get(item.path.name, 1))  # stable: the rest keep their order
 
 
 def assert_shape_refused(model: torch.nn.Module, shape: tuple[int, ...], match: str) -> None:
@@ -69,6 +66,12 @@ def empty_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("PRACTICALTORCH_DATA", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def seeded_torch() -> None:
+    """Start every test from the same global random state, whichever tests ran before it."""
+    torch.manual_seed(0)
 
 
 @pytest.fixture(autouse=True, scope="session")
