@@ -106,6 +106,8 @@ def test_imagenet_inputs(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert not check.imagenet_inputs(stub)
     assert said(capsys, "NotImplementedError")
+    assert not check.imagenet_inputs(lambda x: (nn.functional.avg_pool2d(x, 2) - MEAN) / STD)
+    assert said(capsys, "Convert to float first")  # torch's NotImplementedError is no stub
     assert not check.imagenet_inputs(lambda x: (x.float() / 255 - MEAN) / STD)
     assert said(capsys, "full resolution")
     assert not check.imagenet_inputs(lambda x: nn.functional.avg_pool2d(x.float() / 255, 2))

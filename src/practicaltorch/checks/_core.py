@@ -92,8 +92,10 @@ def call(function: Any, name: str, *args: Any) -> Any:
     """Call the learner's ``function``; raise a :class:`Hint` for a stub or an exception."""
     try:
         return function(*args)
-    except NotImplementedError:
-        raise Hint(f"`{name}` still raises NotImplementedError: {_STUB}") from None
+    except NotImplementedError as error:
+        if not str(error):  # the stub's bare `raise NotImplementedError()`, not torch's
+            raise Hint(f"`{name}` still raises NotImplementedError: {_STUB}") from None
+        raise Hint(f"`{name}` raised NotImplementedError: {error}") from None
     except Exception as error:  # the learner's code can raise anything
         raise Hint(f"`{name}` raised {type(error).__name__}: {error}") from None
 

@@ -117,15 +117,8 @@ def imagenet_inputs(function: Any, *, size: int = 128, device: Any = "cpu") -> s
         "must match the size": "Shape the statistics per channel: .view(1, 3, 1, 1)",
         "device": "Move the statistics to the images' device: .to(x.device)",
     }
-
-    def learner(x: Tensor) -> Any:  # torch's "not implemented for 'Byte'" is no stub
-        try:
-            return function(x)
-        except NotImplementedError as error:
-            raise (TypeError(error) if "not implemented for" in str(error) else error) from None
-
     try:
-        out = call(learner, "imagenet_inputs", images.clone().to(device))
+        out = call(function, "imagenet_inputs", images.clone().to(device))
     except Hint as hint:
         fix = next((fix for text, fix in fixes.items() if text in str(hint)), "")
         raise Hint(f"{hint}. {fix}" if fix else str(hint)) from None
