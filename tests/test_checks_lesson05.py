@@ -284,24 +284,20 @@ def test_resnet_head_accepts_correct_forms(capsys: pytest.CaptureFixture[str]) -
 def test_resnet_head_rejects_mistakes(capsys: pytest.CaptureFixture[str]) -> None:
     assert not check.resnet_head(None)
     assert said(capsys, "`resnet` has no value yet")
-    assert not check.resnet_head(resnet_with())  # the stub, or a new layer never assigned
-    assert said(capsys, "still the original head, with 1000 outputs")
-    assert not check.resnet_head(resnet_with(fc=nn.Linear(1000, 4)))
-    assert said(capsys, "1000 inputs (the old head's out_features)")
-    assert not check.resnet_head(resnet_with(fc=nn.Linear(2048, 4)))
-    assert said(capsys, "takes 2048 inputs, but the layers before it give 512")
-    assert not check.resnet_head(resnet_with(fc=nn.Linear(512, 1)))
-    assert said(capsys, "gives 1 numbers per image, expected 4")
-    assert not check.resnet_head(resnet_with(fc=nn.Sequential(nn.Linear(256, 4))))
-    assert said(capsys, "must take resnet.fc.in_features")
-    assert not check.resnet_head(resnet_with(avgpool=nn.Linear(512, 4)))
-    assert said(capsys, "`resnet.avgpool` was changed (now Linear)")
-    assert not check.resnet_head(resnet_with(layer4=nn.Linear(512, 4)))
-    assert said(capsys, "`resnet.layer4` was changed")
-    assert not check.resnet_head(resnet_with(head=nn.Linear(512, 4)))
-    assert said(capsys, "`resnet.head` is a new layer that ResNet's forward never calls")
-    assert not check.resnet_head(resnet_with(fc=nn.Sequential(nn.Linear(512, 4), nn.Softmax(1))))
-    assert said(capsys, "leave out the softmax")
+    mistakes = [
+        ({}, "still the original head, with 1000 outputs"),  # the stub, or a layer never assigned
+        ({"fc": nn.Linear(1000, 4)}, "1000 inputs (the old head's out_features)"),
+        ({"fc": nn.Linear(2048, 4)}, "takes 2048 inputs, but the layers before it give 512"),
+        ({"fc": nn.Linear(512, 1)}, "gives 1 numbers per image, expected 4"),
+        ({"fc": nn.Sequential(nn.Linear(256, 4))}, "must take resnet.fc.in_features"),
+        ({"avgpool": nn.Linear(512, 4)}, "`resnet.avgpool` was changed (now Linear)"),
+        ({"layer4": nn.Linear(512, 4)}, "`resnet.layer4` was changed"),
+        ({"head": nn.Linear(512, 4)}, "`resnet.head` is a new layer that ResNet's forward never"),
+        ({"fc": nn.Sequential(nn.Linear(512, 4), nn.Softmax(1))}, "leave out the softmax"),
+    ]
+    for layers, hint in mistakes:
+        assert not check.resnet_head(resnet_with(**layers)), hint
+        assert said(capsys, hint)
     assert not check.resnet_head(resnet18)
     assert said(capsys, "call it")
     body = list(resnet18(weights=None).children())[:-1]
