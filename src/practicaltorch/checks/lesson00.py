@@ -67,10 +67,7 @@ def channels_first(value: Any, images: Tensor) -> str:
     if height == width and torch.equal(value.cpu(), images.permute(0, 3, 2, 1).cpu()):
         raise Hint("`channels_first` has height and width swapped: use .permute(0, 3, 1, 2)")
     if not torch.equal(value.cpu(), images.permute(0, 3, 1, 2).cpu()):
-        raise Hint(
-            "`channels_first` has the right shape but scrambled pixels: .reshape() only "
-            "relabels the axes of the numbers in memory order; .permute(0, 3, 1, 2) moves them"
-        )
+        raise Hint("`channels_first` has scrambled pixels: .permute(0, 3, 1, 2), not .reshape()")
     return "`channels_first` holds the same pixels with the channel axis second"
 
 
@@ -103,9 +100,7 @@ def mse_loss(function: Any) -> str:
         "returns the sum of squared errors: take the mean": want * len(x),
         "returns the mean absolute error: square the residuals": residual.abs().mean(),
         "returns the root mean squared error: leave out the sqrt": math.sqrt(want),
-        "subtracts m * x and adds c: write y - (m * x + c), with brackets": (
-            (y - m * x + c) ** 2
-        ).mean(),
+        "is missing brackets: y - (m * x + c), not y - m * x + c": ((y - m * x + c) ** 2).mean(),
     }
     for hint, slip in slips.items():
         if math.isclose(got, float(slip), rel_tol=1e-4):
@@ -137,8 +132,7 @@ def mse_gradients(function: Any) -> str:
         return f"gradients at m={m}, c={c} are right: ({got[0]:.4g}, {got[1]:.4g})"
     n = len(x)
     slips = {
-        "both gradients have the wrong sign: d/dm of y - (m * x + c) is -x, so "
-        "dL/dm = -2 * mean(x * residual)": (-dm, -dc),
+        "both gradients have the wrong sign: dL/dm = -2 * mean(x * residual)": (-dm, -dc),
         "the two gradients are swapped: return (dL/dm, dL/dc) in that order": (dc, dm),
         "the gradients are half size: the square brings down a factor 2": (dm / 2, dc / 2),
         f"the gradients are {n} times too large: average over the points": (dm * n, dc * n),
@@ -147,10 +141,7 @@ def mse_gradients(function: Any) -> str:
     for hint, slip in slips.items():
         if _close(got, slip):
             raise Hint(hint)
-    raise Hint(
-        f"gradients at m={m}, c={c} are {tuple(round(g, 4) for g in got)}, expected "
-        f"({dm:.4g}, {dc:.4g}): differentiate (y - (m * x + c)) ** 2, then average"
-    )
+    raise Hint(f"gradients at m={m}, c={c} are {got[0]:.4g}, {got[1]:.4g}, not {dm:.4g}, {dc:.4g}")
 
 
 @check("m", "c", "losses")
@@ -170,24 +161,15 @@ def descent(m: Any, c: Any, losses: Any, *, name: str = "gradient descent") -> s
         raise Hint(f"{name} hit NaN or infinity: lower the learning rate or fix the update's sign")
     ratios = [b / a for a, b in itertools.pairwise(values) if a > 0]  # safe descent only falls
     if any(r > 1.01 for r in ratios) and any(r < 0.99 for r in ratios[1:]):
-        raise Hint(
-            f"in {name} the loss went up and down instead of falling steadily: the gradients "
-            "add up. Reset them after every update (m.grad.zero_() or optimizer.zero_grad())"
-        )
+        raise Hint(f"in {name} the loss rose and fell: the gradients add up; zero them each step")
     if last > first:
-        raise Hint(
-            f"in {name} the loss grew from {first:.4g} to {last:.4g}: step against the "
-            "gradient, m <- m - lr * dL/dm (and the same for c)"
-        )
+        raise Hint(f"in {name} the loss grew from {first:.4g} to {last:.4g}: use m - lr * dL/dm")
     if math.isclose(last, first, rel_tol=1e-6):
         raise Hint(f"in {name} the loss stayed at {first:.4g}: the parameters never changed")
     best_m, best_c = least_squares_line()
     fit = f"m = {got_m:.4f}, c = {got_c:.4f}"
     if max(abs(got_m - best_m), abs(got_c - best_c)) > FIT_TOLERANCE:
-        raise Hint(
-            f"{name} stopped at {fit}, but least squares gives {best_m:.4f}, {best_c:.4f}. "
-            "Take more steps, each from fresh gradients (zero them after each update)"
-        )
+        raise Hint(f"{name} stopped at {fit}, not at {best_m:.4f}, {best_c:.4f}: take more steps")
     return f"{name} found {fit} (least squares: {best_m:.4f}, {best_c:.4f}); loss {last:.4g}"
 
 
@@ -198,8 +180,5 @@ def linear_fit(line: Any, losses: Any) -> CheckResult:
         raise Hint("`line` should be nn.Linear(1, 1): one input (x), one output (y), a bias")
     slope, intercept = float(line.weight.detach()[0, 0]), float(line.bias.detach()[0])
     if abs(slope) < 0.05 and abs(intercept - float(torch.tensor(POINTS)[:, 1].mean())) < 0.05:
-        raise Hint(
-            "`line` learned a flat line at the mean of y: predictions (3, 1) and targets (3,) "
-            "broadcast to (3, 3), every pair compared. Give the targets shape (3, 1): .unsqueeze(1)"
-        )
+        raise Hint("`line` is flat: targets (3,) broadcast with outputs (3, 1); use .unsqueeze(1)")
     return descent(slope, intercept, losses, name="torch.optim.SGD")
