@@ -50,10 +50,7 @@ def validation_set(images: Any, targets: Any, *, train_seed: int = 0, size: int 
     seen = {row.numpy().tobytes(): i for i, row in enumerate(trained)}
     for index, row in enumerate(targets.detach().float().cpu()):
         if (match := seen.get(row.numpy().tobytes())) is not None:
-            raise Hint(
-                f"validation image {index} is image {match} of the training seed {train_seed}, "
-                "which the training batches draw from: use another seed"
-            )
+            raise Hint(f"valid image {index} is image {match} of the training seed: use a new seed")
     return f"{VALID_ITEMS} held-out images that training never sees; targets normalised"
 
 
@@ -81,10 +78,7 @@ def baseline(
     want_mean = _training_targets(train_seed, EPOCH_ITEMS).double().mean(dim=0)
     valid = valid_targets.detach().double().cpu()
     if torch.allclose(got_mean, valid.mean(dim=0), atol=1e-5):
-        raise Hint(
-            f"`mean_target` is the mean of the validation targets: take it from the {EPOCH_ITEMS:,}"
-            " training images. Held-out data must not shape any model, baselines included"
-        )
+        raise Hint("`mean_target` is the mean of the validation targets: use the training targets")
     if torch.allclose(got_mean, want_mean * size, atol=1e-3):
         raise Hint("`mean_target` is in pixels: keep it normalised, like the targets")
     if not torch.allclose(got_mean, want_mean, atol=1e-5):
@@ -230,12 +224,8 @@ def _expect_intact_body(net: nn.Module) -> None:
         if not isinstance(children.get(name), kind):
             now = type(children[name]).__name__ if name in children else "gone"
             raise Hint(f"`resnet.{name}` was changed (now {now}): replace only resnet.fc")
-    extra = [name for name in children if name not in (*_RESNET_BODY, "fc")]
-    if extra:
-        raise Hint(
-            f"`resnet.{extra[0]}` is a new layer that ResNet's forward never calls: the head "
-            "it calls is `resnet.fc`, so assign the new layer there"
-        )
+    if extra := [name for name in children if name not in (*_RESNET_BODY, "fc")]:
+        raise Hint(f"`resnet.{extra[0]}` is a new layer that ResNet's forward never calls: use .fc")
 
 
 @check("resnet")
@@ -246,22 +236,14 @@ def resnet_head(net: Any, *, outputs: int = 4) -> str:
     if callable(net) and not isinstance(net, nn.Module):
         raise Hint("`resnet` is a function, not a network: call it, resnet18(weights=None)")
     if not isinstance(net, ResNet):
-        raise Hint(
-            f"`resnet` is a {type(net).__name__}, not a torchvision ResNet: replace only .fc"
-        )
+        raise Hint(f"`resnet` is a {type(net).__name__}, not a torchvision ResNet: change only .fc")
     _expect_intact_body(net)
     features, head = int(getattr(net, "inplanes", 512)), net.fc  # channels the body gives fc
     if isinstance(head, nn.Linear) and head.out_features == 1000:
-        raise Hint(
-            "`resnet.fc` is still the original head, with 1000 outputs for the ImageNet classes: "
-            f"assign the new layer to it, resnet.fc = nn.Linear(resnet.fc.in_features, {outputs})"
-        )
-    if isinstance(head, nn.Linear) and head.in_features != features:
-        mixed_up = " (the old head's out_features)" if head.in_features == 1000 else ""
-        raise Hint(
-            f"the new head takes {head.in_features} inputs{mixed_up}, but the layers before "
-            f"it give {features}: use resnet.fc.in_features, read before replacing the head"
-        )
+        raise Hint("`resnet.fc` is still the original head, with 1000 outputs: assign a new one")
+    if isinstance(head, nn.Linear) and (takes := head.in_features) != features:
+        old = " (the old head's out_features)" if takes == 1000 else ""
+        raise Hint(f"the head takes {takes} inputs{old}, but the layers before it give {features}")
     try:
         output = eval_outputs(net, "resnet", torch.zeros(2, 3, 64, 64))
     except Hint as hint:
