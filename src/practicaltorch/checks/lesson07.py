@@ -78,13 +78,8 @@ def early_stopping(
     restored = evaluate(model, valid_batches, nn.CrossEntropyLoss(), device)["loss"]
     best = min(losses)
     if restored > best * (1 + RESTORE_TOLERANCE):
-        raise Hint(
-            f"the model's validation loss is {restored:.4g}, the best epoch's {best:.4g}: the best "
-            "weights were not restored (was this model the one trained with the stopper?)"
-        )
-    return (
-        f"stopped after {len(losses)} of {max_epochs} epochs; restored epoch {stopper.best_epoch}"
-    )
+        raise Hint("the best weights were not restored: was this model trained with the stopper?")
+    return f"stopped after {len(losses)}/{max_epochs} epochs; restored epoch {stopper.best_epoch}"
 
 
 def _learning_rates(make: Any, kind: str, epochs: int, steps: int) -> list[float]:
@@ -100,11 +95,8 @@ def _learning_rates(make: Any, kind: str, epochs: int, steps: int) -> list[float
             optimizer.step()
             if kind == "onecycle" or batch % steps == 0:  # StepLR steps once per epoch
                 scheduler.step()
-    except ValueError as error:
-        raise Hint(
-            f"the {kind} scheduler could not be stepped {epochs * steps} times ({error}): "
-            "OneCycleLR is stepped every batch, so total_steps=epochs * steps_per_epoch"
-        ) from None
+    except ValueError:
+        raise Hint(f"`{kind}` ran out of steps: total_steps=epochs * steps_per_epoch") from None
     return rates
 
 
@@ -168,10 +160,7 @@ def shift(function: Any, *, background: float, max_shift: int = 2) -> str:
     if int(np.abs(marks).max()) > max_shift:
         raise Hint(f"some images moved by more than max_shift={max_shift} pixels")
     if {int(marks.min()), int(marks.max())} != {-max_shift, max_shift}:
-        raise Hint(
-            f"no image moved by the full {max_shift} pixels both ways: torch.randint's upper end "
-            "is left out, so draw offsets with torch.randint(0, 2 * max_shift + 1, ...)"
-        )
+        raise Hint(f"no shift reaches ±{max_shift}: randint's upper end is left out; add 1 to it")
     return f"`shift_images` moves each image on its own, by up to {max_shift} pixels each way"
 
 
