@@ -362,7 +362,7 @@ for name, parameter in my_model.named_parameters():
 #
 # The loop is the one you wrote in lesson 02; it does not care whether the inputs are penguin
 # measurements or images. To keep this first run short we train on the first 5,000 training
-# digits and test on the first 2,000 test digits.
+# digits, in batches of 32, and test on the first 2,000 test digits.
 #
 # **Task.** Write `train_epoch(model, loader, loss_fn, optimizer, device)`, which trains for one
 # pass and returns the mean loss, and `accuracy(model, loader, device)`, which returns the
@@ -375,7 +375,7 @@ for name, parameter in my_model.named_parameters():
 # memory grows with each step although the numbers come out right. Use `.item()`.
 
 # %%
-small_train_loader = DataLoader(Subset(train_set, range(5000)), batch_size=64, shuffle=True)
+small_train_loader = DataLoader(Subset(train_set, range(5000)), batch_size=32, shuffle=True)
 small_test_loader = DataLoader(Subset(test_set, range(2000)), batch_size=500)
 epochs = 2
 
@@ -493,7 +493,7 @@ for name, digits in [("plain", train_set), ("augmented", MNIST(train=True, trans
 # %% [markdown]
 # ## 7. The fast path: tensors in memory, `channels_last` (core)
 #
-# Each step above read 64 images one at a time: for every image the dataset decoded a PIL
+# Each step above read its batch one image at a time: for every image the dataset decoded a PIL
 # image, `ToTensor` converted it, `Normalize` scaled it, and the `DataLoader` stacked the results.
 # All of MNIST is 47 MB as bytes, so it fits in memory many times over. `load_mnist_tensors`
 # reads a whole split at once into a `float32` tensor of shape `(N, 1, 28, 28)`, normalised
