@@ -37,10 +37,8 @@ def _load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL (\S+)", str(error))
-        raise Hint(
-            f"the file holds {found.group(1) if found else 'objects'}, which weights_only=True "
-            "refuses: save model.state_dict(), not the model, and optimizer.state_dict()"
-        ) from None
+        held = found.group(1) if found else "objects"
+        raise Hint(f"weights_only=True refuses {held}: save state_dicts, not the model") from None
     except Exception as error:  # a truncated or foreign file can raise many types
         raise Hint(f"torch.load could not read the file: {type(error).__name__}: {error}") from None
 
@@ -56,10 +54,7 @@ def _expect_states(contents: dict[str, Any], model: Any, epochs: int | None) -> 
     if not isinstance(optimizer, Mapping) or not {"state", "param_groups"} <= set(optimizer):
         raise Hint("checkpoint['optimizer'] should be optimizer.state_dict()")
     if not optimizer["state"]:
-        raise Hint(
-            "checkpoint['optimizer'] has no running averages: save the state of the optimiser "
-            "that trained the model, not of a new one"
-        )
+        raise Hint("empty optimiser state: save the state of the trained one, not of a new one")
     if not isinstance(contents["scheduler"], Mapping):
         raise Hint("checkpoint['scheduler'] should be scheduler.state_dict()")
     if epochs is not None and (done := contents["epoch"]) != epochs:
@@ -111,10 +106,7 @@ def restored(model: Any, original: nn.Module, inputs: Tensor, *, load: Any = Non
     expect_shape(got, want.shape, name="restored(inputs)", slips={})
     error = float((got - want).abs().max() / want.abs().max().clamp_min(1e-30))
     if error > 1e-5:
-        raise Hint(
-            f"`restored` differs from the trained model (max relative error {error:.2g}): did "
-            "you call load_state_dict(contents['model'])? A new MLP has random weights"
-        )
+        raise Hint(f"`restored` differs ({error:.1e}): call load_state_dict(contents['model'])")
     if load is not None:
         _expect_safe_loading(load, original)
     return f"`restored` is in eval mode and matches the trained model ({error:.1e})"
@@ -136,10 +128,7 @@ def resumed(history: Any, reference: Any, *, killed_after: int) -> str:
         raise Hint("a new run from scratch: pass callbacks=[Checkpoint(run_dir, resume=True)]")
     last, target = got[-1]["valid_loss"], want[-1]["valid_loss"]
     if abs(last - target) > 1e-4 * max(1.0, abs(target)):
-        raise Hint(
-            f"the resumed run ends with validation loss {last:.5g}, the uninterrupted one with "
-            f"{target:.5g}: build everything as before (make_model and make_training)"
-        )
+        raise Hint("the resumed run ends unlike the unbroken one: use make_model and make_training")
     return f"resumed after epoch {killed_after}, finished like the unbroken run ({last:.5g})"
 
 
@@ -177,10 +166,7 @@ def from_fortran(function: Any) -> str:
     if got.dtype != torch.float32:
         raise Hint(f"`from_fortran` gave {got.dtype}: read the bytes as np.float32")
     if not torch.equal(got, want):
-        raise Hint(
-            "`from_fortran` puts the numbers in the wrong places: Fortran's x(features, samples) "
-            "has the bytes of a row-major (samples, features) array, NumPy's default order"
-        )
+        raise Hint("`from_fortran` puts numbers in wrong places: reshape(n_samples, n_features)")
     return "`from_fortran` puts each sample's features in its own row"
 
 
