@@ -425,7 +425,8 @@ def simulate_truth(
     Parameters
     ----------
     n_members
-        Ensemble size ``E``: independent runs, integrated together.
+        Ensemble size ``E``: independent runs, integrated together in blocks of at most
+        :data:`MEMBERS_PER_BLOCK` members (the blocks change the results by round-off only).
     duration
         Model time units to sample after the spin-up.
     settings
