@@ -1,7 +1,6 @@
 """Self-checks for exercise notebooks: each prints a pass or a hint and returns a result.
 
-Solution notebooks ``assert`` them. Lesson checks (``lesson00``, ...) are built with
-:func:`check` and the rules here: ``expect_*`` raise a :class:`Hint`, ``check_*`` print.
+Lesson checks use these rules: ``expect_*`` raise a :class:`Hint`, ``check_*`` print.
 """
 
 from __future__ import annotations
@@ -133,18 +132,12 @@ def expect_predictions(value: Any, *, name: str, shape: Sequence[int], why: str)
 def expect_eval_outputs(
     values: Tensor, net: Any, inputs: Tensor, *, name: str, then: str = "", softmax: bool = False
 ) -> None:
-    """Raise a hint unless ``values`` are ``net``'s eval-mode outputs on ``inputs``.
-
-    With ``softmax`` their probabilities are accepted too; ``then`` ends the hint.
-    """
+    """Raise a hint unless ``values`` are ``net``'s eval-mode outputs on ``inputs`` (or softmax)."""
     want, got = eval_outputs(net, "model", inputs), values.detach().float().cpu()
     if torch.allclose(got, want, atol=1e-3 if softmax else 1e-4):
         return
     if not (softmax and torch.allclose(got, want.softmax(1), atol=1e-4)):
-        raise Hint(
-            f"`{name}` differs from the model's outputs in evaluation mode: call model.eval() "
-            f"before predicting (batch norm then uses its running statistics){then}"
-        )
+        raise Hint(f"`{name}` is not the model's eval-mode output: call model.eval() first{then}")
 
 
 def expect_close(
@@ -206,10 +199,9 @@ def check_decreasing(losses: Any, *, name: str = "the loss", min_drop: float = 0
 def expect_fit_history(
     value: Any, metric: str, *, missing: str, min_drop: float, scheduler: str = ""
 ) -> tuple[list[float], list[float]]:
-    """Return the training losses and the ``metric`` of a history from ``fit``.
+    """Return the losses and ``metric`` of ``fit``'s history, or raise the hint ``missing``.
 
-    ``missing`` is the hint when either is absent; the learning rate must change
-    (``scheduler`` names the one to pass) and the loss fall by ``min_drop``.
+    The learning rate must change (``scheduler``: the one to pass); the loss fall by ``min_drop``.
     """
     try:
         losses = [float(v) for v in value["train_loss"]]
@@ -221,10 +213,7 @@ def expect_fit_history(
     except (KeyError, TypeError):
         rates = set()
     if len(losses) > 1 and len(rates) == 1:
-        raise Hint(
-            f"the learning rate stayed at {rates.pop():.3g} every epoch: pass "
-            f"scheduler=scheduler to fit, {scheduler}built on the optimiser you pass with it"
-        )
+        raise Hint(f"the lr never changed: pass {scheduler}scheduler=scheduler on fit's optimiser")
     if losses[-1] > (1 - min_drop) * losses[0]:
         raise Hint(
             f"the training loss went from {losses[0]:.4g} to {losses[-1]:.4g}; it should fall "
