@@ -1,13 +1,7 @@
 """The machinery every self-check shares: a result, a hint, and the ``check`` decorator.
 
 A check's body raises :class:`Hint` or returns the pass message; :func:`check` prints it,
-and :func:`call` turns the learner's exceptions into hints::
-
-    @check("mse_loss")  # the learner's name for the first argument: None is "not done yet"
-    def mse_loss(function: Any) -> str:
-        if math.isclose(call(function, "mse_loss", X, Y), 3 * WANT):
-            raise Hint("`mse_loss` returns the sum of squared errors: take the mean")
-        return "`mse_loss` is right"
+and :func:`call` turns the learner's exceptions into hints.
 """
 
 from __future__ import annotations

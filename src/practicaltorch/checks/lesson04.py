@@ -291,10 +291,8 @@ def losses(values: Any, epochs: int, optimizer: Any = None, steps_per_epoch: int
         raise Hint(f"`losses` has {len(numbers)} values for {epochs} epochs: append once per epoch")
     total = epochs * steps_per_epoch
     steps = [int(s["step"]) for s in getattr(optimizer, "state", {}).values() if "step" in s]
-    if max(steps, default=total) < total:
-        raise Hint(
-            f"`optimizer` took {max(steps)} of {total} steps: create it once before the loop"
-        )
+    if (done := max(steps, default=total)) < total:
+        raise Hint(f"`optimizer` took {done} of {total} steps: create it once before the loop")
     return f"`losses` fell from {numbers[0]:.4g} to {numbers[-1]:.4g}"
 
 
@@ -311,10 +309,7 @@ def quick_accuracy(
         predicted = eval_outputs(net, "model", inputs).argmax(dim=1)
         want = float((predicted == targets.cpu()).float().mean())
         if abs(got - want) > 1e-4:
-            raise Hint(
-                f"`quick_accuracy` is {got:.4f}, but my_model classifies {want:.4f} of "
-                "small_test_loader correctly: measure it on the test loader, in evaluation mode"
-            )
+            raise Hint("`quick_accuracy` is not my_model's eval-mode accuracy on small_test_loader")
     return check_metric(got, bar, name="accuracy after the short run", unit="%")
 
 

@@ -53,10 +53,7 @@ def _expect_autocast(probe: _Probe) -> None:
     if not enabled and on_cuda:
         raise Hint("autocast is on for 'cuda', not the model's CPU: use device_type=device.type")
     if not enabled:
-        raise Hint(
-            "the forward pass ran without autocast: wrap the model call and the loss in "
-            "`with torch.autocast(device_type=device.type, dtype=torch.bfloat16):`"
-        )
+        raise Hint("no autocast: wrap forward and loss in torch.autocast(device_type=device.type)")
     if dtype != torch.bfloat16:
         raise Hint(f"autocast used {dtype}: use torch.bfloat16, which needs no gradient scaling")
     if any(probe.backwards):
@@ -83,10 +80,7 @@ def train_step(function: Any) -> str:
     if not torch.allclose(weight, _reference(start, batches, clear=True), atol=1e-4):
         if torch.allclose(weight, _reference(start, batches, clear=False), atol=1e-4):
             raise Hint("gradients add up from step to step: call optimizer.zero_grad() each step")
-        raise Hint(
-            "the update differs from one SGD step per call: zero_grad, forward and loss under "
-            "autocast, then backward() and step()"
-        )
+        raise Hint("not one SGD step per call: zero_grad, forward+loss in autocast, backward, step")
     if any(isinstance(loss, Tensor) for loss in losses):
         raise Hint("`train_step` returns a tensor: return loss.item(), a plain number")
     value = number(losses[-1], "the loss train_step returns")

@@ -1,8 +1,4 @@
-"""Probes for a learner's training and evaluation loops: run them on a recording model.
-
-Any correct way to clear the gradients is accepted: the checks compare the weights an epoch
-produces with a correct epoch's, then name the likely mistake.
-"""
+"""Probes for a learner's training and evaluation loops: run them on a recording model."""
 
 from __future__ import annotations
 
@@ -106,9 +102,8 @@ def check_train_epoch(
 ) -> str:
     """Run ``train_epoch(model, loader, loss_fn, optimizer, device)`` on a probe of ``net``.
 
-    Its weights must be those of one SGD step per batch, and it must return the mean batch
-    loss. ``loss_fn`` defaults to cross-entropy; ``one_forward_per_batch`` allows only one
-    forward pass per batch; ``with_scheduler`` passes a scheduler to step once per batch.
+    Any way of clearing gradients that gives one SGD step per batch passes; it returns the mean
+    batch loss. ``loss_fn`` defaults to cross-entropy; ``with_scheduler`` passes a scheduler.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     want, losses = _reference_epoch(net, batches, loss_fn, clear=True)
@@ -133,18 +128,14 @@ def check_train_epoch(
             raise Hint(f"`{name}` never clears the gradients, so they add up: call zero_grad()")
         if _same(got, start):
             raise Hint(
-                f"`{name}`: the weights did not change. Call optimizer.step() after backward(), "
-                "and clear the gradients before backward() or after step(), not between the two"
+                f"`{name}`: weights did not change: step() after backward(), no zero_grad() between"
             )
         if stepped != n:
             raise Hint(f"`{name}`: optimizer.step() {stepped} times on {n} batches; once per batch")
         raise Hint(f"`{name}`: wrong weights; a step is zero_grad, forward, loss, backward, step")
     _expect_mean_loss(name, value, losses)
-    if with_scheduler and scheduler.last_epoch != n:
-        raise Hint(
-            f"`{name}` stepped the scheduler {scheduler.last_epoch} times on {n} batches: "
-            "call scheduler.step() once per batch, after optimizer.step()"
-        )
+    if with_scheduler and (ran := scheduler.last_epoch) != n:
+        raise Hint(f"`{name}`: scheduler.step() {ran} times on {n} batches; once per batch")
     return f"`{name}` trains: train mode, zero_grad, forward, loss, backward, step"
 
 
@@ -164,10 +155,7 @@ def expect_accuracy(got: float, logits: Tensor, targets: Tensor, *, name: str, i
     if want > 0 and abs(got - 100 * want) < 1e-4:
         raise Hint(f"`{name}` returns a percentage: return a fraction between 0 and 1")
     if abs(got - want) > 1e-4:
-        raise Hint(
-            f"`{name}` returned the accuracy {got:.4g}, expected {want:.4g}: count "
-            f"outputs.argmax(dim=1) == targets over all {items}, divide by the number of {items}"
-        )
+        raise Hint(f"`{name}` is {got:.4g}, not {want:.4g}: divide by the number of {items}")
 
 
 def superposition_output(model: Any, name: str, n_features: int, count: int) -> Tensor:
