@@ -1,7 +1,4 @@
-"""Self-checks for exercise notebooks: each prints a pass or a hint and returns a result.
-
-Lesson checks use these rules: ``expect_*`` raise a :class:`Hint`, ``check_*`` print.
-"""
+"""Rules the lessons' self-checks share: ``check_*`` print a pass or a hint, ``expect_*`` raise."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The machinery every self-check shares: a result, a hint, and the ``check`` decorator.
-
-A check's body raises :class:`Hint` or returns the pass message; :func:`check` prints it,
-and :func:`call` turns the learner's exceptions into hints.
-"""
+"""The machinery every self-check shares: a result, a hint, and the ``check`` decorator."""
 
 from __future__ import annotations
 

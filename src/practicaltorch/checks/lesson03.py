@@ -28,8 +28,7 @@ _BROADCAST = "subtracting tensors of shapes (N, 1) and (N,) broadcasts to (N, N)
 def features(chosen: Any) -> str:
     """Check the inputs: species, sex and the three bill and flipper measurements."""
     expect_columns(chosen, target=TARGET, why="the value to predict: the net would copy it")
-    missing = [name for name in MASS_FEATURES if name not in chosen]
-    if missing:
+    if missing := [name for name in MASS_FEATURES if name not in chosen]:
         why = _WHY.get(missing[0], "a measurement of the bird's size")
         raise Hint(f"`features` leaves out {missing[0]!r}, {why}: include it")
     return f"{len(chosen)} input columns, mass left as the target: {list(chosen)}"

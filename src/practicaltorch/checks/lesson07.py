@@ -67,8 +67,7 @@ def early_stopping(
         raise Hint("`stopper` never saw an epoch: pass it to train as early_stopping=stopper")
     if not isinstance(model, nn.Module):
         raise Hint(f"`stopped_model` is a {type(model).__name__}, not a model")
-    losses = _series(history, "valid_loss")
-    if not losses:
+    if not (losses := _series(history, "valid_loss")):
         raise Hint("`stopped` should be the history fit returned, with a 'valid_loss'")
     if len(losses) >= max_epochs:
         raise Hint(f"all {max_epochs} epochs ran: early stopping never triggered (use patience=4)")
