@@ -6,10 +6,11 @@ build (``build/site-cache/executed`` by default). Each copy is stamped with a ke
 SHA-256 of the notebook, of the library's source files and of the Python, torch and
 torchvision versions, so a copy is reused only while none of them has changed.
 
-The site build asks for every solution with ``reuse=True``. The notebook tests ask with
-``reuse=False``: they always execute, and the copies they store are the ones the site
-test finds. A lock file per notebook keeps two processes (two pytest-xdist workers, say)
-from running the same notebook at once: the second waits, then takes the first's copy.
+The site build takes any current copy. The notebook tests take only a copy made during
+their own test session (``since``), so each solution runs at least once per session,
+and the site test then finds them all. A lock file per notebook keeps two processes
+(two pytest-xdist workers, say) from running the same notebook at once: the second
+waits, then takes the first's copy.
 """
 
 from __future__ import annotations
@@ -185,7 +186,12 @@ def cached_copy(
 
 
 def executed_copy(
-    source: Path, repo_root: Path, *, reuse: bool = True, cache_dir: Path | None = None
+    source: Path,
+    repo_root: Path,
+    *,
+    reuse: bool = True,
+    since: float | None = None,
+    cache_dir: Path | None = None,
 ) -> NotebookNode:
     """Return ``source`` executed: the cached copy when ``reuse`` and current, else run and cached.
 
@@ -197,6 +203,9 @@ def executed_copy(
         The checkout; its ``src/practicaltorch`` is part of the key.
     reuse
         Whether a current cached copy may stand in for running the notebook.
+    since
+        If given, reuse only a copy saved at or after this time (``time.time()``),
+        for example one executed earlier in the same test session.
     cache_dir
         The cache folder; default ``repo_root / CACHE_DIR``.
 
@@ -214,7 +223,9 @@ def executed_copy(
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / f".{source.name}.lock"):
         key = _key(source, repo_root)
-        cached = load_executed(source, folder, key) if reuse else None
+        target = folder / source.name
+        fresh = since is None or (target.is_file() and target.stat().st_mtime >= since)
+        cached = load_executed(source, folder, key) if reuse and fresh else None
         if cached is not None:
             return cached
         notebook = execute(source)

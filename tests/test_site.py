@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -183,7 +184,7 @@ def _local_target(built_site: Path, base: str, url: str) -> Path | None:
 
 
 def test_every_page_and_slide_renders_in_chromium(built_site: Path, server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, Request, sync_playwright
+    from playwright.sync_api import ConsoleMessage, Request, Response, sync_playwright
 
     problems: list[str] = []
     current = {"url": ""}
@@ -197,7 +198,12 @@ def test_every_page_and_slide_renders_in_chromium(built_site: Path, server: str)
             problems.append(f"{current['url']}: request leaves the machine: {request.url}")
 
     def on_failed(request: Request) -> None:
-        problems.append(f"{current['url']}: request failed: {request.url} {request.failure}")
+        if request.failure != "net::ERR_ABORTED":  # cancelled by leaving the page: no defect
+            problems.append(f"{current['url']}: request failed: {request.url} {request.failure}")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            problems.append(f"{current['url']}: HTTP {response.status} for {response.url}")
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
@@ -207,6 +213,7 @@ def test_every_page_and_slide_renders_in_chromium(built_site: Path, server: str)
         page.on("pageerror", lambda error: problems.append(f"{current['url']}: {error}"))
         page.on("request", on_request)
         page.on("requestfailed", on_failed)
+        page.on("response", on_response)
         page.route(re.compile(r"^(?!http://127\.0\.0\.1)https?://.*"), lambda route: route.abort())
 
         # Every page reachable from the home page, following internal links.
@@ -320,12 +327,15 @@ def test_executed_copy_runs_caches_and_reuses_only_when_asked(tmp_path: Path) ->
     for reuse in (False, False, True, True):
         executed.executed_copy(source, tmp_path, reuse=reuse, cache_dir=cache)
     assert counter.read_text() == "xx"  # run twice, then served from the cache twice
+    executed.executed_copy(source, tmp_path, since=time.time() + 60, cache_dir=cache)
+    executed.executed_copy(source, tmp_path, since=time.time() - 60, cache_dir=cache)
+    assert counter.read_text() == "xxx"  # a copy older than `since` is run again
     assert not list(cache.glob("*.partial"))  # no partial file left
 
     with ThreadPoolExecutor(2) as pool:  # two callers at once: one runs, the other waits
         source.write_text(source.read_text().replace("'x'", "'y'"))
         list(pool.map(lambda _: executed.executed_copy(source, tmp_path, cache_dir=cache), "ab"))
-    assert counter.read_text() == "xxy"
+    assert counter.read_text() == "xxxy"
 
     broken = tmp_path / "01_broken.ipynb"
     cell = nbformat.v4.new_code_cell("raise ValueError('bar missed')")
