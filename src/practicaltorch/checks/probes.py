@@ -102,8 +102,8 @@ def check_train_epoch(
 ) -> str:
     """Run ``train_epoch(model, loader, loss_fn, optimizer, device)`` on a probe of ``net``.
 
-    Any way of clearing gradients that gives one SGD step per batch passes; it returns the mean
-    batch loss. ``loss_fn`` defaults to cross-entropy; ``with_scheduler`` passes a scheduler.
+    It must take one SGD step per batch (clearing gradients any way) and return the mean loss;
+    ``loss_fn`` defaults to cross-entropy. See also ``one_forward_per_batch``, ``with_scheduler``.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     want, losses = _reference_epoch(net, batches, loss_fn, clear=True)
