@@ -617,7 +617,7 @@ for setup, seconds in step_times.items():
 # every batch. `practicaltorch.fit` runs the loop and records the test loss and accuracy after
 # every epoch. We watch the test set here only to draw the curves; nothing is chosen with it.
 #
-# Three choices, each measured, make two epochs enough, and quick on a laptop CPU:
+# Four choices, each measured, make two epochs enough, and quick on a laptop CPU:
 #
 # - `first_stride=2`: the first convolution steps two pixels at a time, so it halves the image
 #   itself instead of computing a full 28x28 map and then max-pooling it. That saves about a
@@ -627,6 +627,9 @@ for setup, seconds in step_times.items():
 #   (`label_smoothing=0.1`): the loss asks for 91% confidence in the right digit rather than
 #   100%, which keeps the logits from growing without end. With it the training loss cannot
 #   fall below about 0.5, so do not compare its value with the runs above.
+# - `fused=True` for AdamW: the update of every weight runs as one compiled kernel, rather
+#   than about ten small operations per weight tensor. For a network this small, those small
+#   operations are a good part of each step: fusing them trains it about 15% faster on a CPU.
 #
 # **Task.** Create `model` (on the device, `channels_last`, `first_stride=2`), `optimizer` and
 # `scheduler`, and train on `train_batches` with `fit`, passing `metrics=multiclass_metrics(10)`,
@@ -646,7 +649,7 @@ seed_everything(0)
 ### BEGIN SOLUTION
 model = DigitCNN(channels=(8, 16, 32), first_stride=2)
 model = model.to(device).to(memory_format=torch.channels_last)
-optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=1e-4)
+optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=1e-4, fused=True)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(
     optimizer, max_lr=4e-3, total_steps=final_epochs * len(train_batches)
 )

@@ -27,7 +27,7 @@ from practicaltorch.data.mnist import MNIST_MEAN, MNIST_STD
 from practicaltorch.training.metrics import confusion_matrix
 
 ACCURACY_BAR = 0.99  # the lesson's quality bar: 99% of the 10,000 test digits right
-QUICK_BAR = 0.9  # the bar of the first, short run (2 epochs on 8,000 digits)
+QUICK_BAR = 0.9  # the bar of the first, short run (2 epochs on 5,000 digits)
 _SHAPE = (1, 28, 28)
 _BLACK = -MNIST_MEAN / MNIST_STD  # a black pixel after normalisation
 _SPLITS = {60_000: "the training split", 10_000: "the test split"}

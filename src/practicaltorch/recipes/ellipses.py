@@ -169,7 +169,7 @@ def run(
         model.output.bias.copy_(torch.tensor(_MEAN_TARGET))
     model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
     )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=epochs * len(train), pct_start=0.2

@@ -172,7 +172,9 @@ def train_local_net(
         device=device,
     )
     valid_batches = TensorBatches(*scaled(x_valid, u_valid), batch_size=4096, device=device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+    )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=epochs * len(batches)
     )

@@ -270,7 +270,9 @@ def run(
 
     model = DigitCNN(**model_config(config))
     model = model.to(device).to(memory_format=memory_format)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=lr, weight_decay=config.weight_decay, fused=True
+    )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(train_batches)
     )
