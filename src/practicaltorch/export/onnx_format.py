@@ -11,16 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from practicaltorch.export.common import (
-    DEFAULT_TOLERANCE,
-    MODEL_FILES,
-    ExportError,
-    ExportResult,
-    finish,
-    first_line,
-    max_relative_error,
-    prepare,
-)
+from practicaltorch.export import common
+from practicaltorch.export.common import DEFAULT_TOLERANCE, ExportError, ExportResult
 
 __all__ = ["ONNX_EXTRA_HINT", "export_onnx", "require_onnx"]
 
@@ -96,9 +88,9 @@ def export_onnx(
     """
     require_onnx()
     out = Path(out_dir)
-    model, x, y = prepare(model, example_input)
+    model, x, y = common.prepare(model, example_input)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = out / MODEL_FILES["onnx"]
+    model_path = out / common.MODEL_FILES["onnx"]
     dynamic = dynamic_batch and x.dim() > 0 and x.shape[0] > 1
     try:
         program = torch.onnx.export(
@@ -115,7 +107,7 @@ def export_onnx(
     except Exception as error:
         raise ExportError(
             f"torch.onnx.export failed for {type(model).__name__} on an input of shape "
-            f"{list(x.shape)}: {first_line(error)}"
+            f"{list(x.shape)}: {common.first_line(error)}"
         ) from error
     if program is None:  # pragma: no cover - only the legacy exporter returns None
         raise ExportError("torch.onnx.export returned no program")
@@ -128,7 +120,7 @@ def export_onnx(
         )
     facts = {"dynamic_batch": bool(dynamic), **(metadata or {})}
     notes = [] if dynamic or not dynamic_batch else ["batch of 1: exported with a fixed batch"]
-    return finish(out, "onnx", "dynamo", (x, y), tolerance, facts, notes)
+    return common.finish(out, "onnx", "dynamo", (x, y), tolerance, facts, notes)
 
 
 def _save(program: Any, model_path: Path, weight_bytes: int) -> None:
@@ -151,4 +143,4 @@ def _onnxruntime_error(path: Path, x: Tensor, y: Tensor) -> float:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     (got,) = session.run(None, {name: x.numpy()})[:1]
-    return max_relative_error(np.asarray(got), y)
+    return common.max_relative_error(np.asarray(got), y)
