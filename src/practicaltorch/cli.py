@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -241,6 +242,21 @@ def _authoring(argv: Sequence[str]) -> int:
         return 2
 
 
+def _command(
+    commands: Any,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """Add the command ``name``, run by ``handler``, with its one-line and its long help."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for documentation and tests)."""
     from practicaltorch import __version__
@@ -253,10 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"practicaltorch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser(
+    run = _command(
+        commands,
         "run",
-        help="train and evaluate reference models against their quality bars",
-        description="Train reference models and report each metric beside its quality bar.",
+        _run,
+        "train and evaluate reference models against their quality bars",
+        "Train reference models and report each metric beside its quality bar.",
     )
     run.add_argument("name", metavar="NAME", help=f"which recipe: {', '.join(RECIPES)}, or 'all'")
     run.add_argument(
@@ -296,20 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit with status 1 if any model misses its quality bar",
     )
-    run.set_defaults(handler=_run)
 
-    doctor = commands.add_parser(
+    _command(
+        commands,
         "doctor",
-        help="check this machine is ready for the course",
-        description="Report versions, devices and cached data; "
-        "exit 1 with advice if anything is missing.",
+        _doctor,
+        "check this machine is ready for the course",
+        "Report versions, devices and cached data; exit 1 with advice if anything is missing.",
     )
-    doctor.set_defaults(handler=_doctor)
 
-    fetch = commands.add_parser(
+    fetch = _command(
+        commands,
         "fetch",
-        help="download MNIST (and pretrained weights) for offline use",
-        description="Download and verify MNIST into the data directory, and optionally "
+        _fetch,
+        "download MNIST (and pretrained weights) for offline use",
+        "Download and verify MNIST into the data directory, and optionally "
         "the pretrained weights the transfer-learning lesson uses. MNIST comes from "
         "torchvision's mirrors, or from $PRACTICALTORCH_MNIST_MIRROR (a URL holding the four "
         ".gz files) if set; each network call gives up after "
@@ -328,12 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fetch ImageNet weights for these torchvision models, e.g. resnet18",
     )
     fetch.add_argument("--skip-mnist", action="store_true", help="only fetch weights")
-    fetch.set_defaults(handler=_fetch)
 
-    export = commands.add_parser(
+    export = _command(
+        commands,
         "export",
-        help="export a trained run for C++, Fortran (FTorch) or ONNX runtimes",
-        description="Export the model of a `practicaltorch run` directory, with an example "
+        _export,
+        "export a trained run for C++, Fortran (FTorch) or ONNX runtimes",
+        "Export the model of a `practicaltorch run` directory, with an example "
         "input and its expected output, then verify the file in a fresh process.",
     )
     export.add_argument(
@@ -355,7 +375,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write a Fortran program and CMakeLists.txt to DIR that run the model "
         "through FTorch and check it against the example (TorchScript only)",
     )
-    export.set_defaults(handler=_export)
 
     for command, what in (
         ("notebooks", "generate the lesson notebooks"),
