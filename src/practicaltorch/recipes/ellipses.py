@@ -44,7 +44,7 @@ QUICK_BAR = Bar("mae_px", 7.0, False, "mean abs error", "px", strict=True)
 """The sanity bar of quick mode: half the error of always predicting the mean
 ellipse (about 14 px). Quick mode's few seconds of training reach about 5 px."""
 
-DEFAULT_EPOCHS = 6
+DEFAULT_EPOCHS = 5
 QUICK_EPOCHS = 2
 QUICK_PER_EPOCH = 1024
 QUICK_BATCH = 32
@@ -65,7 +65,7 @@ class Config(Settings):
         Seeds the weights; training images come from ``2 * seed`` and
         validation images from ``2 * seed + 1``.
     epochs
-        Epochs of fresh images; ``None`` for the default (6, or 2 when ``quick``).
+        Epochs of fresh images; ``None`` for the default (5, or 2 when ``quick``).
     device
         ``"cpu"``, ``"cuda"``, ``"mps"``, or ``None`` for the best available.
     quick
