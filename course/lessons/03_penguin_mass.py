@@ -219,7 +219,7 @@ check.model(model, n_features)
 # birds it has seen. No check can tell, so compare your call with `fit`'s signature.
 
 # %%
-epochs = 150
+epochs = 50
 
 
 def in_grams(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -440,8 +440,9 @@ check.positive(predict_grams, valid_set.features)
 #
 # One network's MAE moves by a few grams with its seed, so the bar is judged on five: the
 # network of sections 5 and 6, trained with each of the seeds 0-4, must average a validation
-# MAE at most 1.02 times that of least squares on the same split. The next cell trains it five
-# times (a few seconds each).
+# MAE at most 1.02 times that of least squares on the same split. Seed 0 is the network you
+# trained in section 6, so the next cell reuses its result and trains the other four (about a
+# second each).
 
 # %%
 from practicaltorch.recipes.penguins_mass import BAR_SEEDS, BASELINE_FACTOR
@@ -472,7 +473,8 @@ def validation_mae(seed: int) -> float:
     return net_history.last["valid_mae"]
 
 
-seed_maes = [validation_mae(seed) for seed in BAR_SEEDS]
+# BAR_SEEDS starts with 0, the seed of section 6: that network is already trained.
+seed_maes = [history.last["valid_mae"]] + [validation_mae(seed) for seed in BAR_SEEDS[1:]]
 mean_mae = sum(seed_maes) / len(seed_maes)
 bar = BASELINE_FACTOR * baseline_mae
 print("network by seed: " + ", ".join(f"{mae:.1f} g" for mae in seed_maes))
