@@ -474,7 +474,7 @@ print(model)
 # `lr=1e-2`) and `scheduler` (one-cycle, peak `1e-2`, `epochs * len(train_loader)` steps).
 
 # %%
-epochs = 60
+epochs = 30
 ### BEGIN SOLUTION
 loss_fn = nn.CrossEntropyLoss()
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -591,7 +591,7 @@ check.validate_function(validate)
 #
 # **Task.** For each of the `epochs` epochs, train one epoch and validate; append the training
 # loss to `train_losses`, and the validation loss and accuracy to `valid_losses` and
-# `valid_accuracies`. It takes a second or two.
+# `valid_accuracies`. It takes about a second.
 
 # %%
 train_losses, valid_losses, valid_accuracies = [], [], []
@@ -639,7 +639,7 @@ plt.show()
 
 
 # %%
-def seconds_per_epoch(run: Callable[[], object], repeats: int = 20) -> float:
+def seconds_per_epoch(run: Callable[[], object], repeats: int = 10) -> float:
     """Median wall time of `run()` over `repeats` calls."""
     times = []
     for _ in range(repeats):
