@@ -333,7 +333,7 @@ check.evaluate(evaluate)
 #
 # Write `train_model`: for each of `epochs` epochs, train for one epoch, then evaluate on the
 # validation loader, and append the two losses to `history["train_loss"]` and
-# `history["valid_loss"]`. The cell after it trains a fresh linear model for 40 epochs.
+# `history["valid_loss"]`. The cell after it trains a fresh linear model for 20 epochs.
 
 
 # %%
@@ -366,7 +366,7 @@ check.train_model(train_model)
 seed_everything(0)
 model = nn.Linear(30, 1).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-history = train_model(model, train_loader, valid_loader, loss_fn, optimizer, device, epochs=40)
+history = train_model(model, train_loader, valid_loader, loss_fn, optimizer, device, epochs=20)
 check.history(history)
 
 # %% [markdown]
@@ -479,7 +479,7 @@ def moon_accuracy(model: nn.Module) -> float:
     return binary_accuracy(logits.squeeze(1), targets.squeeze(1).long()).item()
 
 
-def train_on_moons(model: nn.Module, epochs: int = 50) -> float:
+def train_on_moons(model: nn.Module, epochs: int = 30) -> float:
     """Train `model` on the moons with Adam and return its validation accuracy."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     train_model(model, moon_train_loader, moon_valid_loader, loss_fn, optimizer, device, epochs)
@@ -613,7 +613,7 @@ fit_history = fit(
     TensorBatches(*valid_set.tensors(), batch_size=256),
     nn.BCEWithLogitsLoss(),
     torch.optim.Adam(mlp.parameters(), lr=1e-2),
-    epochs=40,
+    epochs=20,
     device=device,
     metrics=binary_metrics(),
     metric_transform=binary_inputs,
