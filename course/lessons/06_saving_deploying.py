@@ -88,7 +88,7 @@ train_set = Penguins(train=True)
 valid_set = Penguins(train=False)
 valid_batches = TensorBatches(*valid_set.tensors(), batch_size=256)
 loss_fn = nn.CrossEntropyLoss()
-epochs = 40
+epochs = 20
 
 
 def make_model() -> MLP:
@@ -294,7 +294,7 @@ except pickle.UnpicklingError as error:
 # one epoch.
 #
 # A *callback* is an object whose methods `fit` calls at fixed moments: `before_fit`,
-# `after_epoch` and `after_fit`. We simulate a job killed after epoch 15 with a small one of
+# `after_epoch` and `after_fit`. We simulate a job killed after epoch 10 with a small one of
 # our own, whose `after_epoch` raises an exception. Callbacks run in increasing `order`; the
 # `Checkpoint` has order 90, so `order = 100` makes ours run after `last.pt` is written.
 
@@ -333,7 +333,7 @@ try:
         device=device,
         metrics=multiclass_metrics(3),
         scheduler=first_scheduler,
-        callbacks=[Checkpoint(run_dir), KillAfter(15)],
+        callbacks=[Checkpoint(run_dir), KillAfter(10)],
     )
 except JobKilledError as error:
     print(error)
@@ -385,7 +385,7 @@ resumed_history = fit(
 ### END SOLUTION
 
 # %%
-check.resumed(resumed_history, reference_history, killed_after=15)
+check.resumed(resumed_history, reference_history, killed_after=10)
 
 # %% [markdown]
 # The resumed run is not just close to the uninterrupted one: on the CPU it is the same run,
