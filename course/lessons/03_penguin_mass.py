@@ -441,7 +441,7 @@ check.positive(predict_grams, valid_set.features)
 # One network's MAE moves by a few grams with its seed, so the bar is judged on five: the
 # network of sections 5 and 6, trained with each of the seeds 0-4, must average a validation
 # MAE at most 1.02 times that of least squares on the same split. Seed 0 is the network you
-# trained in section 6, so the next cell reuses its result and trains the other four (about a
+# trained in section 6, so the next cell reuses its result and trains the other four (under a
 # second each).
 
 # %%
