@@ -5,6 +5,10 @@ The same file runs both ways::
     python train_ddp.py --out runs/one                                   # one process
     torchrun --standalone --nproc-per-node 2 train_ddp.py --out runs/two  # two processes
 
+From Python (a notebook, for instance), ``main`` takes the arguments as a list::
+
+    runpy.run_path("train_ddp.py")["main"](["--out", "runs/one"])        # one process
+
 Under torchrun every process runs this whole script. Compared with a
 single-process script, four lines are new or different, marked ``[DDP n]``:
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -36,26 +41,26 @@ from practicaltorch.models import DigitCNN
 from practicaltorch.training import Checkpoint, PrintLog, multiclass_metrics, save_checkpoint
 
 
-def parse_args() -> argparse.Namespace:
-    """Read the command line."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Read the command line (or ``argv``, if given)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the results")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--train-size", type=int, default=4096, help="training digits used")
+    parser.add_argument("--train-size", type=int, default=2048, help="training digits used")
     parser.add_argument("--valid-size", type=int, default=2048, help="validation digits used")
     parser.add_argument("--batch-size", type=int, default=128, help="global batch size")
-    parser.add_argument("--lr", type=float, default=4e-3, help="peak learning rate")
+    parser.add_argument("--lr", type=float, default=1e-2, help="peak learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda, ...; default: the best")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per process")
     parser.add_argument("--amp", action="store_true", help="bfloat16 mixed precision")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Train, evaluate, and let the main process write the results."""
-    args = parse_args()
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
 
     device = distributed.init_from_env(args.device)  # [DDP 1]
