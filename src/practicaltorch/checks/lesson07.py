@@ -39,7 +39,7 @@ def best_epoch(value: Any, history: History) -> str:
     if not got.is_integer():
         raise Hint(f"`best_epoch` is {got}, not a whole number: an epoch counts from 1")
     if got == right:
-        return f"`best_epoch` is {right}: after it the validation loss only rises"
+        return f"`best_epoch` is {right}: no other epoch has a lower validation loss"
     if right and got == right - 1:
         raise Hint("`best_epoch` is one too few: an index counting from 0; use history['epoch']")
     if got == _best(history, "train_loss"):
