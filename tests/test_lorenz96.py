@@ -132,6 +132,28 @@ def test_one_scale_rk4_is_fourth_order() -> None:
     assert 10 < ratio < 25  # 2^4 = 16 for a fourth-order method
 
 
+def plain_one_scale_step(x: torch.Tensor, u: torch.Tensor, dt: float) -> torch.Tensor:
+    """One RK4 step of ``one_scale_tendency`` as the equations read, ``u`` held fixed."""
+    k1 = one_scale_tendency(x, SETTINGS.F, u)
+    k2 = one_scale_tendency(x + 0.5 * dt * k1, SETTINGS.F, u)
+    k3 = one_scale_tendency(x + 0.5 * dt * k2, SETTINGS.F, u)
+    k4 = one_scale_tendency(x + dt * k3, SETTINGS.F, u)
+    return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+@pytest.mark.parametrize("k", [8, 16])
+def test_one_scale_run_agrees_with_the_plain_rk4_step(k: int) -> None:
+    """``run_one_scale``'s fused step is the RK4 of ``one_scale_tendency`` to round-off."""
+    x = simulate_truth(3, 0.0, settings=Lorenz96(K=k), spin_up=0.2, seed=5).x[0]
+    poly = CubicPolynomial(torch.tensor([0.75, 1.1, 0.001, -0.003]))
+    run = run_one_scale(x, poly, 0.1)
+    want = [x]
+    for _ in range(20):
+        want.append(plain_one_scale_step(want[-1], poly(want[-1]), 0.005))
+    assert torch.allclose(run.x, torch.stack(want), rtol=0, atol=1e-12)
+    assert not torch.allclose(run.x[-1], x, atol=1e-2)  # the states did move
+
+
 def test_split_in_time_keeps_a_gap() -> None:
     truth = simulate_truth(2, 0.1, spin_up=0.05, seed=0)
     (x_train, u_train), (x_valid, _) = split_in_time(truth, 0.05, gap=0.02)

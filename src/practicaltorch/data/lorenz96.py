@@ -514,6 +514,33 @@ def _parameterised(parameterisation: Parameterisation, x: Tensor, *, check: bool
     return u.to(x.dtype)
 
 
+def _ring_index(k: int) -> Tensor:
+    """Return the indices that pad a ring of ``k`` values: ``padded[:, i + 2]`` is ``z[:, i]``."""
+    return torch.tensor([k - 2, k - 1, *range(k), 0])
+
+
+def _one_scale_step(x: Tensor, forced: Tensor, dt: float, ring: Tensor) -> Tensor:
+    """Advance ``x`` by one RK4 step of :func:`one_scale_tendency`, with fewer operations.
+
+    ``forced`` is ``F - U``, held fixed over the four stages; ``ring`` is
+    :func:`_ring_index`. The arithmetic is that of :func:`one_scale_tendency` (a
+    test keeps the two in agreement to round-off), in four operations per stage
+    instead of eight: at a few hundred members the cost is the number of
+    operations, not their size.
+    """
+    n = x.shape[1]
+
+    def tendency(z: Tensor) -> Tensor:
+        padded = z.index_select(1, ring)
+        return torch.addcmul(forced - z, padded[:, 1 : n + 1], padded[:, 3:] - padded[:, :n])
+
+    k1 = tendency(x)
+    k2 = tendency(torch.add(x, k1, alpha=0.5 * dt))
+    k3 = tendency(torch.add(x, k2, alpha=0.5 * dt))
+    k4 = tendency(torch.add(x, k3, alpha=dt))
+    return x.add(k1.add_(k2, alpha=2).add_(k3, alpha=2).add_(k4), alpha=dt / 6)
+
+
 def run_one_scale(
     x0: Tensor,
     parameterisation: Parameterisation = no_parameterisation,
@@ -561,16 +588,12 @@ def run_one_scale(
     _parameterised(parameterisation, x, check=True)
     blown_up = torch.full((x.shape[0],), math.inf, dtype=torch.float64)
     alive = torch.ones(x.shape[0], dtype=torch.bool)
+    ring = _ring_index(x.shape[1])
 
     out = [x.clone()]
     for sample in range(1, n_out):
         for _ in range(every):
-            u = _parameterised(parameterisation, x)
-            k1 = one_scale_tendency(x, forcing, u)
-            k2 = one_scale_tendency(x + 0.5 * dt * k1, forcing, u)
-            k3 = one_scale_tendency(x + 0.5 * dt * k2, forcing, u)
-            k4 = one_scale_tendency(x + dt * k3, forcing, u)
-            x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            x = _one_scale_step(x, forcing - _parameterised(parameterisation, x), dt, ring)
         bad = alive & ~(torch.isfinite(x).all(dim=1) & (x.abs().amax(dim=1) <= BLOW_UP))
         if bool(bad.any()):
             blown_up[bad] = sample * every * dt
