@@ -90,6 +90,10 @@ class Config(Settings):
         Every state of it one model time unit apart starts a one-scale climate run.
     climate_duration
         Length of those one-scale runs; the first time unit is left out.
+    spin_up
+        Model time units each truth runs, and discards, before its first sample
+        (:func:`~practicaltorch.data.lorenz96.initial_states` starts close enough to
+        the attractor for one to suffice).
     width, hidden
         The local network's stencil and hidden channels.
     lr, weight_decay, batch_size
@@ -101,14 +105,15 @@ class Config(Settings):
     test_members: int = 100
     forecast_duration: float = 2.0
     climate_members: int = 200
-    climate_truth_duration: float = 5.0
-    climate_duration: float = 4.0
+    climate_truth_duration: float = 3.0
+    climate_duration: float = 3.0
+    spin_up: float = 1.0
     width: int = 5
     hidden: tuple[int, ...] = (32, 32)
-    lr: float = 3e-3
+    lr: float = 1e-2
     weight_decay: float = 1e-4
     batch_size: int = 256
-    default_epochs: int = field(default=10, repr=False)
+    default_epochs: int = field(default=5, repr=False)
 
 
 @dataclass
@@ -330,12 +335,18 @@ def simulate_and_score(
     log: Callable[[str], None] | None = None,
 ) -> Results:
     """Generate the three truths, fit both parameterisations and score all three online."""
-    truth = simulate_truth(config.train_members, config.train_duration, seed=config.seed)
-    test = simulate_truth(config.test_members, config.forecast_duration, seed=config.seed + 1000)
+    spin_up = config.spin_up
+    truth = simulate_truth(
+        config.train_members, config.train_duration, spin_up=spin_up, seed=config.seed
+    )
+    test = simulate_truth(
+        config.test_members, config.forecast_duration, spin_up=spin_up, seed=config.seed + 1000
+    )
     climate_truth = simulate_truth(
         config.climate_members,
         config.climate_truth_duration,
         sample_dt=0.05,
+        spin_up=spin_up,
         seed=config.seed + 2000,
     )
     train_until = 2 * config.train_duration / 3
