@@ -51,6 +51,17 @@ def test_validation_set(
     assert said(capsys, "expected (1000, 3, 128, 128)")
 
 
+def test_validation_set_finds_one_shared_image(
+    valid: tuple[torch.Tensor, torch.Tensor], capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, targets = valid
+    mixed = targets.clone()
+    mixed[700] = ellipse_tensors(1, 16, seed=0, start=9000)[1][0]  # one trained-on target
+    mixed[900] = ellipse_tensors(1, 16, seed=0, start=12)[1][0]
+    assert not check.validation_set(images, mixed, train_seed=0)
+    assert said(capsys, "valid image 700 is image 9000 of the training seed")
+
+
 def test_baseline(
     valid: tuple[torch.Tensor, torch.Tensor],
     train_mean: torch.Tensor,
@@ -252,6 +263,27 @@ def test_pixel_errors(predictions: dict[str, Any], capsys: pytest.CaptureFixture
     assert said(capsys, "root mean squared")
     assert not check.pixel_errors(mae, predicted.requires_grad_(), errors, targets, **kw)
     assert said(capsys, "torch.no_grad()")
+
+
+def test_pixel_errors_recompute_a_spread_of_predictions(capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    images, targets = ellipse_tensors(3 * check.RECHECKED, 32, seed=2)
+    net = EllipseCNN(size=32, channels=(8, 16))
+    predicted = eval_predictions(net, images)
+    kw = {"net": net, "valid_images": images, "size": 32}
+
+    def verdict(values: torch.Tensor) -> bool:
+        errors = (values - targets).abs() * 32
+        return bool(check.pixel_errors(errors.mean().item(), values, errors, targets, **kw))
+
+    assert verdict(predicted)
+    shuffled = predicted[torch.randperm(len(predicted), generator=torch.Generator().manual_seed(0))]
+    assert not verdict(shuffled)
+    assert said(capsys, "stored order")
+    late = predicted.clone()
+    late[-50:] = late[-50:].roll(1, dims=0)  # only the last batch out of order
+    assert not verdict(late)
+    assert said(capsys, "stored order")
 
 
 def test_mae() -> None:

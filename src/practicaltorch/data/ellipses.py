@@ -53,8 +53,13 @@ MIN_SIZE = 16
 """Smallest image size accepted (the smallest radius is then one pixel)."""
 
 _CHUNK = 256
-"""Images drawn per vectorised step: large enough to amortise NumPy's overhead,
-small enough that the working arrays stay in cache-friendly megabytes."""
+"""Images drawn per call of :func:`draw_ellipses` by :func:`ellipse_tensors`:
+enough to amortise NumPy's overhead on the per-image numbers."""
+
+_BLOCK_PIXELS = 16 * 128 * 128
+"""Pixels masked and painted together (16 images at 128x128): their float32
+working array (1 MB) stays in the CPU cache, which draws about twice as fast
+as a whole chunk at once."""
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -164,18 +169,30 @@ def draw_ellipses(
     middles = np.arange(size, dtype=np.float32) + np.float32(0.5)
     rows = ((middles[None, :] - pixels[:, 0:1]) / pixels[:, 2:3]) ** 2  # (n, size)
     cols = ((middles[None, :] - pixels[:, 1:2]) / pixels[:, 3:4]) ** 2
-    inside = rows[:, :, None] + cols[:, None, :] <= 1  # (n, size, size)
+    images = np.empty((len(index), 3, size, size), dtype=np.uint8) if out is None else out
+    per_block = max(1, _BLOCK_PIXELS // (size * size))
+    for first in range(0, len(index), per_block):
+        block = slice(first, first + per_block)
+        _paint(images[block], rows[block], cols[block], colours[block])
+    return images, targets
 
+
+def _paint(
+    images: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.float32],
+    cols: npt.NDArray[np.float32],
+    colours: npt.NDArray[np.uint8],
+) -> None:
+    """Fill ``images`` in place: the ellipse colour where ``rows + cols <= 1``, else the ground."""
+    inside = rows[:, :, None] + cols[:, None, :] <= 1  # (n, size, size)
     # image = ground + inside * (fill - ground) in wrapping uint8 arithmetic:
     # exact, and several times faster than np.where on four-dimensional arrays.
     mask = inside.view(np.uint8)
     ground = colours[:, 3:6]
     step = colours[:, 0:3] - ground  # wraps modulo 256; undone by the addition
-    images = np.empty((len(index), 3, size, size), dtype=np.uint8) if out is None else out
     for channel in range(3):
         np.multiply(mask, step[:, channel, None, None], out=images[:, channel])
         images[:, channel] += ground[:, channel, None, None]
-    return images, targets
 
 
 def ellipse_tensors(

@@ -25,7 +25,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["EllipseCNN", "background_colour", "background_difference", "coordinate_channels"]
+__all__ = [
+    "EllipseCNN",
+    "background_colour",
+    "background_difference",
+    "block_means",
+    "coordinate_channels",
+]
 
 
 def coordinate_channels(images: Tensor) -> Tensor:
@@ -47,6 +53,33 @@ def coordinate_channels(images: Tensor) -> Tensor:
     cols = (torch.arange(width, device=images.device, dtype=dtype) + 0.5) * (2 / width) - 1
     grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))
     return grid.unsqueeze(0).expand(n, -1, -1, -1)
+
+
+def block_means(images: Tensor, pool: int) -> Tensor:
+    """Average integer images over ``pool x pool`` blocks, in float32.
+
+    The result equals ``avg_pool2d(images.float(), pool)`` exactly (the block
+    sums are small integers) and comes about twice as fast: the rows of each
+    block are summed as integers first, so only one pixel in ``pool`` is
+    converted to float.
+
+    Parameters
+    ----------
+    images
+        ``uint8`` batch of shape ``(N, C, H, W)``, ``H`` and ``W`` multiples of ``pool``.
+    pool
+        Side of the square blocks.
+
+    Returns
+    -------
+    Tensor
+        ``float32``, shape ``(N, C, H / pool, W / pool)``.
+    """
+    n, c, height, width = images.shape
+    exact = torch.int16 if pool * 255 <= 32767 else torch.int32  # no overflow in the sums
+    rows = images.reshape(n, c, height // pool, pool, width).sum(3, dtype=exact)
+    blocks = rows.view(n, c, height // pool, width // pool, pool)
+    return blocks.sum(4, dtype=torch.float32) / (pool * pool)
 
 
 def background_colour(images: Tensor) -> Tensor:
@@ -236,12 +269,14 @@ class EllipseCNN(nn.Module):
                 f"{images.shape[2]}x{images.shape[3]} (shape {list(images.shape)}); resize "
                 f"the images to {size}x{size} or build EllipseCNN(size=...) to match"
             )
-        scale = 1.0 if images.is_floating_point() else 1 / 255
-        x = images if images.is_floating_point() else images.float()
-        if self.pool > 1:
-            # Averaging keeps sub-pixel information: a pooled pixel on the
-            # ellipse's edge holds the fraction of it that the ellipse covers.
-            x = nn.functional.avg_pool2d(x, self.pool)
+        # Averaging keeps sub-pixel information: a pooled pixel on the
+        # ellipse's edge holds the fraction of it that the ellipse covers.
+        if images.is_floating_point():
+            scale = 1.0
+            x = nn.functional.avg_pool2d(images, self.pool) if self.pool > 1 else images
+        else:
+            scale = 1 / 255
+            x = block_means(images, self.pool) if self.pool > 1 else images.float()
         x = x * scale
         # Pooling first, then taking the difference, is exact for images of two
         # colours (the mean of |pixel - background| over a block is then
