@@ -415,7 +415,7 @@ check.world_size(two, 2)
 # %%
 for label, result in [("1 process", one), ("2 processes", two)]:
     print(
-        f"{label:>11}: validation loss {result['valid_loss']:.4f}, accuracy "
+        f"{label:>11}: validation loss {result['valid_loss']:.6f}, accuracy "
         f"{100 * result['valid_accuracy']:.2f}%, {result['seconds']:.1f} s of training"
     )
 
