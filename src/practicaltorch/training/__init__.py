@@ -6,6 +6,8 @@ callbacks (:mod:`~practicaltorch.training.callbacks`,
 :mod:`~practicaltorch.training.checkpoints`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from practicaltorch.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -24,13 +26,25 @@ from practicaltorch.training.checkpoints import (
 )
 from practicaltorch.training.history import History
 from practicaltorch.training.loop import NonFiniteLossError, evaluate, fit, train_one_epoch
-from practicaltorch.training.metrics import (
-    binary_inputs,
-    binary_metrics,
-    confusion_matrix,
-    multiclass_metrics,
-    regression_metrics,
+
+if TYPE_CHECKING:
+    from practicaltorch.training.metrics import (
+        binary_inputs,
+        binary_metrics,
+        confusion_matrix,
+        multiclass_metrics,
+        regression_metrics,
+    )
+
+_METRICS = (
+    "binary_inputs",
+    "binary_metrics",
+    "confusion_matrix",
+    "multiclass_metrics",
+    "regression_metrics",
 )
+"""Names from :mod:`~practicaltorch.training.metrics`, imported on first use (PEP 562):
+torchmetrics takes over a second to import, and training without metrics needs none of it."""
 
 __all__ = [
     "Callback",
@@ -56,3 +70,12 @@ __all__ = [
     "standard_callbacks",
     "train_one_epoch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a metrics helper (and torchmetrics) the first time one is used."""
+    if name not in _METRICS:
+        raise AttributeError(f"module 'practicaltorch.training' has no attribute {name!r}")
+    from practicaltorch.training import metrics
+
+    return getattr(metrics, name)

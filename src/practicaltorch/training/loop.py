@@ -17,16 +17,17 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
 
 from practicaltorch.distributed import all_reduce_sum, set_epoch
 from practicaltorch.training.callbacks import Callback, FitState, ProgressBar, Scheduler
 from practicaltorch.training.history import History
-from practicaltorch.training.metrics import to_floats
+
+if TYPE_CHECKING:  # torchmetrics is slow to import and only needed with metrics
+    from torchmetrics import MetricCollection
 
 __all__ = [
     "PER_BATCH_SCHEDULERS",
@@ -209,7 +210,7 @@ def evaluate(
         raise ValueError("the evaluation batches were empty: is the dataset empty?")
     results = {"loss": float(total / samples)}
     if metrics is not None:
-        results.update(to_floats(metrics.compute()))
+        results.update({name: float(value) for name, value in metrics.compute().items()})
     return results
 
 

@@ -7,9 +7,6 @@ they accumulate over batches with ``update`` and give the epoch's value with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -32,7 +29,6 @@ __all__ = [
     "confusion_matrix",
     "multiclass_metrics",
     "regression_metrics",
-    "to_floats",
 ]
 
 
@@ -136,10 +132,3 @@ def confusion_matrix(logits: Tensor, targets: Tensor, num_classes: int) -> Tenso
     metric = MulticlassConfusionMatrix(num_classes).to(logits.device)
     counts: Tensor = metric(logits, targets)
     return counts.cpu()
-
-
-def to_floats(values: Mapping[str, Tensor | float]) -> dict[str, float]:
-    """Convert computed metric tensors to plain Python floats."""
-    return {
-        k: float(v.item()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()
-    }
