@@ -623,9 +623,9 @@ for setup, seconds in step_times.items():
 # ## 8. Train to 99% (core)
 #
 # With the fast path, a full training run takes seconds per epoch. We now train the library's
-# `DigitCNN` (three stages of 8, 16 and 32 channels) on all 60,000 images for 2 epochs, with
-# AdamW and a one-cycle learning-rate schedule peaking at `4e-3` (lesson 02), stepped after
-# every batch. `practicaltorch.fit` runs the loop and records the test loss and accuracy after
+# `DigitCNN` (three stages of 8, 16 and 32 channels, then a hidden layer of 256) on all 60,000
+# images for 2 epochs, with AdamW and a one-cycle learning-rate schedule peaking at `8e-3`
+# (lesson 02), stepped after every batch. `practicaltorch.fit` runs the loop and records the test loss and accuracy after
 # every epoch. We watch the test set here only to draw the curves; nothing is chosen with it.
 #
 # Four choices, each measured, make two epochs enough, and quick on a laptop CPU:
@@ -633,7 +633,9 @@ for setup, seconds in step_times.items():
 # - `first_stride=2`: the first convolution steps two pixels at a time, so it halves the image
 #   itself instead of computing a full 28x28 map and then max-pooling it. That saves about a
 #   third of the time per epoch, at the same accuracy.
-# - Batches of 128 rather than 256: twice as many updates per epoch, for little extra time.
+# - Batches of 256 with a peak learning rate twice that of batches of 128: half as many
+#   updates, each cheaper per image, so an epoch takes about a fifth less time. A hidden layer
+#   of 256 rather than 128 wins back the accuracy the fewer updates cost.
 # - [Label smoothing](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)
 #   (`label_smoothing=0.1`): the loss asks for 91% confidence in the right digit rather than
 #   100%, which keeps the logits from growing without end. With it the training loss cannot
@@ -642,9 +644,9 @@ for setup, seconds in step_times.items():
 #   than about ten small operations per weight tensor. For a network this small, those small
 #   operations are a good part of each step: fusing them trains it about 15% faster on a CPU.
 #
-# **Task.** Create `model` (on the device, `channels_last`, `first_stride=2`), `optimizer` and
-# `scheduler`, and train on `train_batches` with `fit`, passing `metrics=multiclass_metrics(10)`,
-# to get `history`. A common mistake here, which the check below cannot see, is to swap the two
+# **Task.** Create `model` (on the device, `channels_last`, `first_stride=2`, `hidden=256`),
+# `optimizer` and `scheduler`, and train on `train_batches` with `fit`, passing
+# `metrics=multiclass_metrics(10)`, to get `history`. A common mistake here, which the check below cannot see, is to swap the two
 # batch arguments: `fit` would then train on the test images and report a test accuracy that
 # means nothing. The training batches come first, the batches it only evaluates second.
 
@@ -653,16 +655,16 @@ test_batches = TensorBatches(
     test_x, test_y, batch_size=1000, device=device, memory_format=torch.channels_last
 )
 train_batches = TensorBatches(
-    train_x, train_y, batch_size=128, shuffle=True, device=device, memory_format=torch.channels_last
+    train_x, train_y, batch_size=256, shuffle=True, device=device, memory_format=torch.channels_last
 )
 final_epochs = 2
 seed_everything(0)
 ### BEGIN SOLUTION
-model = DigitCNN(channels=(8, 16, 32), first_stride=2)
+model = DigitCNN(channels=(8, 16, 32), first_stride=2, hidden=256)
 model = model.to(device).to(memory_format=torch.channels_last)
-optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=1e-4, fused=True)
+optimizer = torch.optim.AdamW(model.parameters(), lr=8e-3, weight_decay=1e-4, fused=True)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(
-    optimizer, max_lr=4e-3, total_steps=final_epochs * len(train_batches)
+    optimizer, max_lr=8e-3, total_steps=final_epochs * len(train_batches)
 )
 history = fit(
     model,
