@@ -6,8 +6,9 @@ and ``practicaltorch --help`` answer at once without loading PyTorch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from practicaltorch._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -46,14 +47,7 @@ if TYPE_CHECKING:
     from practicaltorch.training import EarlyStopping, History, evaluate, fit, train_one_epoch
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module the first time it is used."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'practicaltorch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -7,12 +7,20 @@
 - :class:`TensorBatches`: batches from in-memory tensors, the fast path.
 """
 
+from typing import TYPE_CHECKING
+
+from practicaltorch._lazy import lazy_getattr
 from practicaltorch.data.batches import TensorBatches
 from practicaltorch.data.cancer import BreastCancer
 from practicaltorch.data.ellipses import EllipseBatches, Ellipses, ellipse_tensors
 from practicaltorch.data.errors import CorruptDataError, DataNotFoundError, DownloadError
 from practicaltorch.data.mnist import MNIST, download_mnist, load_mnist_tensors, verify_mnist
-from practicaltorch.data.penguins import Penguins
+
+if TYPE_CHECKING:
+    from practicaltorch.data.penguins import Penguins
+
+# Penguins needs pandas, slow to import and unused by the image lessons: load it on first use.
+__getattr__ = lazy_getattr(__name__, {"Penguins": "practicaltorch.data.penguins"})
 
 __all__ = [
     "MNIST",

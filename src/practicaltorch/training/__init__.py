@@ -6,8 +6,9 @@ callbacks (:mod:`~practicaltorch.training.callbacks`,
 :mod:`~practicaltorch.training.checkpoints`).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from practicaltorch._lazy import lazy_getattr
 from practicaltorch.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -72,10 +73,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a metrics helper (and torchmetrics) the first time one is used."""
-    if name not in _METRICS:
-        raise AttributeError(f"module 'practicaltorch.training' has no attribute {name!r}")
-    from practicaltorch.training import metrics
-
-    return getattr(metrics, name)
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(_METRICS, "practicaltorch.training.metrics"))
