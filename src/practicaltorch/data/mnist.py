@@ -328,7 +328,7 @@ def download_mnist(root: str | os.PathLike[str] | None = None) -> Path:
             f"cannot write MNIST into {raw_dir}: {describe_os_error(error)}. Set {DATA_ENV_VAR} "
             f"to a folder you can write to and run `{MNIST_FETCH_COMMAND}` again."
         ) from None
-    return verify_mnist(root_dir)
+    return raw_dir  # every file now matches its md5: checked as found, or after download
 
 
 class MNIST(datasets.MNIST):  # type: ignore[misc]
