@@ -625,8 +625,9 @@ for setup, seconds in step_times.items():
 # With the fast path, a full training run takes seconds per epoch. We now train the library's
 # `DigitCNN` (three stages of 8, 16 and 32 channels, then a hidden layer of 256) on all 60,000
 # images for 2 epochs, with AdamW and a one-cycle learning-rate schedule peaking at `8e-3`
-# (lesson 02), stepped after every batch. `practicaltorch.fit` runs the loop and records the test loss and accuracy after
-# every epoch. We watch the test set here only to draw the curves; nothing is chosen with it.
+# (lesson 02), stepped after every batch. `practicaltorch.fit` runs the loop and records the
+# test loss and accuracy after every epoch. We watch the test set here only to draw the
+# curves; nothing is chosen with it.
 #
 # Four choices, each measured, make two epochs enough, and quick on a laptop CPU:
 #
@@ -646,9 +647,10 @@ for setup, seconds in step_times.items():
 #
 # **Task.** Create `model` (on the device, `channels_last`, `first_stride=2`, `hidden=256`),
 # `optimizer` and `scheduler`, and train on `train_batches` with `fit`, passing
-# `metrics=multiclass_metrics(10)`, to get `history`. A common mistake here, which the check below cannot see, is to swap the two
-# batch arguments: `fit` would then train on the test images and report a test accuracy that
-# means nothing. The training batches come first, the batches it only evaluates second.
+# `metrics=multiclass_metrics(10)`, to get `history`. A common mistake here, which the check
+# below cannot see, is to swap the two batch arguments: `fit` would then train on the test
+# images and report a test accuracy that means nothing. The training batches come first, the
+# batches it only evaluates second.
 
 # %%
 test_batches = TensorBatches(
