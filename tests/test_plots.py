@@ -79,3 +79,20 @@ def test_confusion_matrix_writes_each_count_and_rejects_a_wrong_shape() -> None:
     plots.close(figure)
     with pytest.raises(ValueError, match="square 3x3"):
         plots.plot_confusion_matrix(matrix, ["a", "b", "c"])
+
+
+def test_panels_are_side_by_side_with_room_for_their_labels(tmp_path: Path) -> None:
+    figure, axes = plots.panels(3)
+    assert axes.shape == (1, 3)
+    assert tuple(figure.get_size_inches()) == (15.0, 3.5)
+    for ax in axes.flat:
+        ax.set(xlabel="epoch", ylabel="loss", title="Loss")
+        ax.plot([1, 2, 3], [1000.0, 100.0, 10.0])
+    figure.savefig(tmp_path / "panels.png")  # draws the labels, so their extents are known
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    inside = figure.bbox
+    for ax in axes.flat:
+        box = ax.get_tightbbox(renderer)
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1
+        assert inside.y0 <= box.y0 and box.y1 <= inside.y1
+    plots.close(figure)

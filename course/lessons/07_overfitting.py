@@ -126,12 +126,7 @@ def compare(
     histories: dict[str, History], keys: Sequence[str] = ("valid_loss", "valid_accuracy")
 ) -> None:
     """Plot one curve per run for each key, side by side."""
-    width = 5 * len(keys)
-    fig, axes = plt.subplots(1, len(keys), figsize=(width, 3.5), squeeze=False)
-    # fixed margins: cheaper than fig.tight_layout(), which measures every label first
-    fig.subplots_adjust(
-        left=0.7 / width, right=1 - 0.15 / width, bottom=0.15, top=0.91, wspace=0.25
-    )
+    _, axes = plots.panels(len(keys))
     for ax, key in zip(axes[0], keys):
         for label, history in histories.items():
             ax.plot(history["epoch"], history[key], label=label)

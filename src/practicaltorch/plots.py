@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # only for the annotation: importing the loop would pull in t
 
 __all__ = [
     "close",
+    "panels",
     "plot_confusion_matrix",
     "plot_digits",
     "plot_ellipses",
@@ -32,6 +33,26 @@ __all__ = [
 def close(fig: Figure) -> None:
     """Release a figure's memory once it is saved."""
     plt.close(fig)
+
+
+def panels(count: int) -> tuple[Figure, np.ndarray]:
+    """Return a figure of ``count`` plots side by side, 5 x 3.5 inches each.
+
+    The margins are fixed, with room for tick labels, axis labels and a title:
+    ``fig.tight_layout()`` would measure every label first, which costs more
+    than drawing the figure.
+
+    Returns
+    -------
+    tuple
+        The figure, and its axes as an array of shape ``(1, count)``.
+    """
+    width = 5 * count
+    fig, axes = plt.subplots(1, count, figsize=(width, 3.5), squeeze=False)
+    fig.subplots_adjust(
+        left=0.7 / width, right=1 - 0.15 / width, bottom=0.15, top=0.91, wspace=0.25
+    )
+    return fig, axes
 
 
 def plot_history(history: History, metrics: Sequence[str] | None = None) -> Figure:
@@ -55,14 +76,7 @@ def plot_history(history: History, metrics: Sequence[str] | None = None) -> Figu
         metrics = [
             k.removeprefix("valid_") for k in keys if k.startswith("valid_") and k != "valid_loss"
         ]
-    panels = 2 if metrics else 1
-    width = 5 * panels
-    fig, axes = plt.subplots(1, panels, figsize=(width, 3.5), squeeze=False)
-    # Fixed margins (in inches, as fractions of the figure): tight_layout would measure
-    # every tick label first, which costs more than drawing the figure.
-    fig.subplots_adjust(
-        left=0.7 / width, right=1 - 0.15 / width, bottom=0.15, top=0.91, wspace=0.25
-    )
+    fig, axes = panels(2 if metrics else 1)
     epochs = history["epoch"]
     ax = axes[0, 0]
     ax.plot(epochs, history["train_loss"], label="training")
