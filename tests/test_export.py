@@ -419,6 +419,55 @@ def test_onnx_export_of_a_cnn(tmp_path: Path) -> None:
     assert verify(tmp_path).passed
 
 
+@needs_onnx
+def test_onnx_export_converts_a_given_program_without_capturing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime
+
+    torch.manual_seed(0)
+    model, x = MLP(5, 3, hidden=(8,)).eval(), torch.randn(4, 5)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+
+    def no_second_capture(*args: object, **kwargs: object) -> None:
+        raise AssertionError("export_onnx captured the model again")
+
+    monkeypatch.setattr(torch.export, "export", no_second_capture)
+    result = export_onnx(model, x, tmp_path, program=program)
+    assert verify(tmp_path).passed
+    assert manifest_of(tmp_path)["dynamic_batch"] is True and result.notes == []
+    session = onnxruntime.InferenceSession(
+        str(result.model_path), providers=["CPUExecutionProvider"]
+    )
+    birds = torch.randn(7, 5)
+    (got,) = session.run(None, {"input": birds.numpy()})
+    with torch.no_grad():
+        assert max_relative_error(got, model(birds)) <= 1e-5
+
+
+@needs_onnx
+def test_onnx_export_of_a_fixed_batch_program_says_so(tmp_path: Path) -> None:
+    model, x = MLP(5, 3, hidden=(8,)).eval(), torch.randn(4, 5)
+    result = export_onnx(model, x, tmp_path, program=torch.export.export(model, (x,)))
+    assert manifest_of(tmp_path)["dynamic_batch"] is False
+    assert any("fixed batch" in note for note in result.notes)
+
+
+@needs_onnx
+def test_onnx_export_rejects_a_program_of_another_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model, other, x = (
+        MLP(5, 3, hidden=(8,)).eval(),
+        MLP(5, 3, hidden=(8,)).eval(),
+        torch.randn(4, 5),
+    )
+    with pytest.raises(ExportError, match="ONNX Runtime differs from PyTorch"):
+        export_onnx(model, x, tmp_path, program=torch.export.export(other, (x,)))
+    with pytest.raises(TypeError, match=r"torch\.export\.export"):
+        export_onnx(model, x, tmp_path, program=model)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- C++
 
 

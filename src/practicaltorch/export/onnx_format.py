@@ -50,6 +50,7 @@ def export_onnx(
     opset_version: int | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     metadata: dict[str, Any] | None = None,
+    program: torch.export.ExportedProgram | None = None,
 ) -> ExportResult:
     """Save a model as ONNX with the ``torch.export``-based (dynamo) exporter.
 
@@ -74,6 +75,12 @@ def export_onnx(
         Largest accepted max relative error, recorded in ``export.json``.
     metadata
         Extra JSON-serialisable facts to record in ``export.json``.
+    program
+        ``model`` already captured by :func:`torch.export.export` (on the CPU, in
+        float32); it is converted as it is instead of capturing ``model`` again.
+        Its own shapes then apply, so ``dynamic_batch`` is not used: export it with
+        ``dynamic_shapes=({0: torch.export.Dim("batch")},)`` for a batch that can
+        vary. ``model`` still computes the reference output the file must match.
 
     Returns
     -------
@@ -83,24 +90,33 @@ def export_onnx(
     ------
     ImportError
         If ``onnx``, ``onnxscript`` or ``onnxruntime`` is missing.
+    TypeError
+        If ``program`` is not an :class:`torch.export.ExportedProgram`.
     ExportError
         If the exporter fails or ONNX Runtime disagrees with PyTorch.
     """
     require_onnx()
+    if program is not None and not isinstance(program, torch.export.ExportedProgram):
+        raise TypeError(f"program must come from torch.export.export, got {type(program).__name__}")
     out = Path(out_dir)
     model, x, y = common.prepare(model, example_input)
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / common.MODEL_FILES["onnx"]
-    dynamic = dynamic_batch and x.dim() > 0 and x.shape[0] > 1
+    if program is None:
+        dynamic = dynamic_batch and x.dim() > 0 and x.shape[0] > 1
+    else:
+        dynamic = _has_dynamic_batch(program)
     try:
-        program = torch.onnx.export(
-            model,
+        onnx_program = torch.onnx.export(
+            model if program is None else program,
             (x,),
             None,
             dynamo=True,
             input_names=["input"],
             output_names=["output"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},) if dynamic else None,
+            dynamic_shapes=({0: torch.export.Dim("batch")},)
+            if dynamic and program is None
+            else None,
             opset_version=opset_version,
             verbose=False,
         )
@@ -109,9 +125,10 @@ def export_onnx(
             f"torch.onnx.export failed for {type(model).__name__} on an input of shape "
             f"{list(x.shape)}: {common.first_line(error)}"
         ) from error
-    if program is None:  # pragma: no cover - only the legacy exporter returns None
+    if onnx_program is None:  # pragma: no cover - only the legacy exporter returns None
         raise ExportError("torch.onnx.export returned no program")
-    _save(program, model_path, sum(p.numel() * p.element_size() for p in model.parameters()))
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    _save(onnx_program, model_path, weight_bytes)
     mismatch = _onnxruntime_error(model_path, x, y)
     if not mismatch <= tolerance:
         raise ExportError(
@@ -119,8 +136,25 @@ def export_onnx(
             f"{tolerance:g} on {model_path}"
         )
     facts = {"dynamic_batch": bool(dynamic), **(metadata or {})}
-    notes = [] if dynamic or not dynamic_batch else ["batch of 1: exported with a fixed batch"]
+    notes = [] if dynamic else _fixed_batch_notes(program is not None, dynamic_batch)
     return common.finish(out, "onnx", "dynamo", (x, y), tolerance, facts, notes)
+
+
+def _fixed_batch_notes(from_program: bool, dynamic_batch: bool) -> list[str]:
+    """Return what to tell the user about a graph exported with a fixed batch."""
+    if from_program:
+        return ["the program has a fixed batch: give torch.export.export dynamic_shapes to vary it"]
+    return ["batch of 1: exported with a fixed batch"] if dynamic_batch else []
+
+
+def _has_dynamic_batch(program: torch.export.ExportedProgram) -> bool:
+    """Whether the program's first input has a symbolic (varying) first dimension."""
+    first = program.graph_signature.user_inputs[0]
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == first)
+    value = node.meta.get("val")
+    return (
+        isinstance(value, Tensor) and value.dim() > 0 and isinstance(value.shape[0], torch.SymInt)
+    )
 
 
 def _save(program: Any, model_path: Path, weight_bytes: int) -> None:
