@@ -20,6 +20,12 @@ def test_block_means_equal_average_pooling(pool: int) -> None:
     assert torch.equal(block_means(images, pool), nn.functional.avg_pool2d(images.float(), pool))
 
 
+@pytest.mark.parametrize("pool", [11, 12])  # the largest block summed in int16, the smallest not
+def test_block_means_of_white_images_do_not_overflow(pool: int) -> None:
+    images = torch.full((1, 3, pool, 2 * pool), 255, dtype=torch.uint8)
+    assert torch.equal(block_means(images, pool), torch.full((1, 3, 1, 2), 255.0))
+
+
 def test_ellipse_cnn_prepares_bytes_and_floats_alike() -> None:
     images = torch.from_numpy(draw_ellipses(range(4), size=64, seed=3)[0])
     model = EllipseCNN(size=64, channels=(8, 16))
