@@ -3,7 +3,8 @@
 Running every worked solution takes minutes. :func:`executed_copy` runs a notebook in a
 fresh kernel and keeps the executed copy in a cache folder that belongs to the site
 build (``build/site-cache/executed`` by default). Each copy is stamped with a key: the
-SHA-256 of the notebook, of the library's source files and of the Python, torch and
+SHA-256 of the notebook, of every file the notebooks run (the library's sources, the
+course's scripts and Fortran programs: :data:`INPUTS`) and of the Python, torch and
 torchvision versions, so a copy is reused only while none of them has changed.
 
 The site build takes any current copy. The notebook tests take only a copy made during
@@ -20,6 +21,7 @@ import importlib
 import os
 import platform
 import tempfile
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from nbformat import NotebookNode
 __all__ = [
     "CACHE_DIR",
     "CELL_TIMEOUT",
+    "INPUTS",
     "ExecutionError",
     "cache_key",
     "cached_copy",
@@ -44,6 +47,9 @@ CACHE_DIR = Path("build") / "site-cache" / "executed"
 
 CELL_TIMEOUT = 900
 """Seconds a cell may run before the execution gives up on it (a loaded 2-core machine)."""
+
+INPUTS = (Path("src") / "practicaltorch", Path("course") / "scripts", Path("course") / "fortran")
+"""Folders, relative to the repository root, whose files the notebooks' outputs depend on."""
 
 _STAMP = "practicaltorch_cache_key"
 _VERSIONED = ("torch", "torchvision")
@@ -60,28 +66,30 @@ def _version(distribution: str) -> str:
         return "absent"
 
 
-def cache_key(source: Path, library: Path | None = None) -> str:
+def cache_key(source: Path, folders: Sequence[Path] = ()) -> str:
     """Return the key an executed copy of ``source`` is valid for.
 
     Parameters
     ----------
     source
         The notebook file.
-    library
-        A source folder whose ``.py`` files the notebook's outputs depend on
-        (the checkout's ``src/practicaltorch``), or ``None``.
+    folders
+        Folders whose files the notebook's outputs depend on (the checkout's
+        :data:`INPUTS`); every file in them counts, by name and content, except
+        Python's ``__pycache__``.
 
     Returns
     -------
     str
-        A SHA-256 hex digest of the notebook, the library's files and the versions.
+        A SHA-256 hex digest of the notebook, those files and the versions.
     """
     digest = hashlib.sha256(source.read_bytes())
     versions = [platform.python_version(), *(_version(name) for name in _VERSIONED)]
     digest.update(" ".join(versions).encode())
-    if library is not None:
-        for path in sorted(library.rglob("*.py")):
-            digest.update(str(path.relative_to(library)).encode())
+    for folder in folders:
+        files = (p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for path in sorted(files):
+            digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -170,8 +178,7 @@ def execute(path: Path) -> NotebookNode:
 
 
 def _key(source: Path, repo_root: Path) -> str:
-    library = repo_root / "src" / "practicaltorch"
-    return cache_key(source, library if library.is_dir() else None)
+    return cache_key(source, [repo_root / f for f in INPUTS if (repo_root / f).is_dir()])
 
 
 def cached_copy(
@@ -179,7 +186,7 @@ def cached_copy(
 ) -> NotebookNode | None:
     """Return the current executed copy of ``source`` from the cache, or ``None``; runs nothing.
 
-    ``repo_root`` is the checkout (its ``src/practicaltorch`` is part of the key);
+    ``repo_root`` is the checkout (the files of its :data:`INPUTS` are part of the key);
     ``cache_dir`` defaults to ``repo_root / CACHE_DIR``.
     """
     return load_executed(source, cache_dir or repo_root / CACHE_DIR, _key(source, repo_root))
@@ -200,7 +207,7 @@ def executed_copy(
     source
         The notebook.
     repo_root
-        The checkout; its ``src/practicaltorch`` is part of the key.
+        The checkout; the files of its :data:`INPUTS` are part of the key.
     reuse
         Whether a current cached copy may stand in for running the notebook.
     since

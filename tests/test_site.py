@@ -288,24 +288,33 @@ def _tidy_screenshots() -> Iterator[None]:
         shutil.rmtree(SCREENSHOTS)
 
 
-def test_executed_cache_is_keyed_on_the_notebook_and_the_library(tmp_path: Path) -> None:
+def test_executed_cache_is_keyed_on_the_notebook_and_every_file_it_runs(tmp_path: Path) -> None:
     import nbformat
 
     from authoring import executed
 
     source = tmp_path / "00_lesson.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), source)
-    library = tmp_path / "lib"
+    library, scripts = tmp_path / "lib", tmp_path / "scripts"
     library.mkdir()
+    scripts.mkdir()
     (library / "a.py").write_text("x = 1\n")
+    (scripts / "model.f90").write_text("program p\nend program p\n")
+    folders = [library, scripts]
     cache = tmp_path / "cache"
-    key = executed.cache_key(source, library)
+    key = executed.cache_key(source, folders)
     ran = nbformat.read(source, as_version=4)
     ran.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"})]
     executed.save_executed(ran, source, cache, key)
     assert executed.load_executed(source, cache, key) is not None
+    (library / "__pycache__").mkdir()
+    (library / "__pycache__" / "a.pyc").write_bytes(b"bytecode")
+    assert executed.cache_key(source, folders) == key  # bytecode is not an input
+    (scripts / "model.f90").write_text("program q\nend program q\n")  # not a .py file
+    assert executed.load_executed(source, cache, executed.cache_key(source, folders)) is None
+    (scripts / "model.f90").write_text("program p\nend program p\n")
     (library / "a.py").write_text("x = 2\n")
-    assert executed.load_executed(source, cache, executed.cache_key(source, library)) is None
+    assert executed.load_executed(source, cache, executed.cache_key(source, folders)) is None
     source.write_text(source.read_text().replace("1 + 1", "1 + 2"))
     assert executed.load_executed(source, cache, executed.cache_key(source)) is None
     (cache / source.name).write_text("{not json")
