@@ -562,9 +562,9 @@ with torch.no_grad():
     memory_rmse = u_std * rmse(memory_net(z_check), u_check)
 # One run serves both scores: the 40 test states for the forecast, the 160 climate starts after
 # them (members do not interact, and one step of 200 members costs about as much as one of 40).
-memory_run = run_one_scale(torch.cat([test.x[0], starts]), WithMemory(memory_net, poly), 3.0).x
-memory_curve = forecast_rmse(memory_run[:401, :40], test.x)
-memory_distance = hellinger(memory_run[200::10, 40:], test.x, edges)
+memory = run_one_scale(torch.cat([test.x[0], starts]), WithMemory(memory_net, poly), 3.0)
+memory_curve = forecast_rmse(memory.x[:401, :40], test.x)
+memory_distance = hellinger(memory.x[200::10, 40:], test.x, edges)
 print(f"{'':>22} {'offline RMSE':>12} {'RMSE at 1 MTU':>14} {'climate H':>10}")
 for name, offline, curve, distance in [
     ("polynomial", poly_rmse, rmse_curves["polynomial"], climate_distance["polynomial"]),
@@ -572,6 +572,8 @@ for name, offline, curve, distance in [
     ("network with memory", memory_rmse, memory_curve, memory_distance),
 ]:
     print(f"{name:>22} {offline:12.2f} {curve[at_one]:14.2f} {distance:10.3f}")
+if memory.n_blown_up:  # a member that blows up is NaN from then on, and so are the scores
+    print(f"{memory.n_blown_up} of {len(memory.blown_up)} members with memory blew up")
 
 # %% [markdown]
 # The network with memory is by far the best offline and by far the worst online: its
